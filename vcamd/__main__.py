@@ -1,0 +1,5 @@
+"""``python -m vcamd``."""
+
+from vcamd.cli import main
+
+raise SystemExit(main())

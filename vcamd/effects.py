@@ -1,0 +1,303 @@
+"""Backgrounds: what is shown behind the person.
+
+Promises:
+- Every effect's ``render(frame, matte, t)`` returns a BGR uint8 background of the frame's size (a buffer the
+  effect reuses), where ``t`` is the stream time in seconds.
+- Files are read and resized when the effect is built or the output size changes, never per frame (a
+  background video decodes one frame per output frame, at the output's frame rate, and loops).
+- A missing or unreadable file raises :class:`EffectError` with one line naming the file and the fix, at
+  build time, so a bad setting never reaches the running stream.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from vcamd.config import EffectSettings, parse_color
+from vcamd.errors import VcamdError
+from vcamd.matte import MatteResult
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+VIDEO_EXTS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".gif")
+
+
+class EffectError(VcamdError):
+    """An effect that cannot be built from its settings."""
+
+
+def read_image(path: str | Path, what: str = "background image") -> np.ndarray:
+    """Read a BGR image, raising EffectError naming the file when it is missing or not an image."""
+    p = Path(path).expanduser()
+    if not str(path):
+        raise EffectError(f"{what}: none set; set effect.background to an image file")
+    if not p.is_file():
+        raise EffectError(f"{what} {p}: no such file; check effect.background or pass --background")
+    img = cv2.imread(str(p), cv2.IMREAD_COLOR)
+    if img is None:
+        raise EffectError(f"{what} {p}: not a readable image (corrupt, or not jpg/png/webp); replace it")
+    return img
+
+
+def cover_fit(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Scale ``img`` to cover ``size`` (w, h) keeping its aspect ratio, then centre-crop: never stretched."""
+    w, h = size
+    ih, iw = img.shape[:2]
+    scale = max(w / iw, h / ih)
+    nw, nh = max(w, round(iw * scale)), max(h, round(ih * scale))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    resized = cv2.resize(img, (nw, nh), interpolation=interp)
+    x, y = (nw - w) // 2, (nh - h) // 2
+    return np.ascontiguousarray(resized[y : y + h, x : x + w])
+
+
+class Effect:
+    """A background. Subclasses override ``render``; ``foreground`` is the frame unless overridden."""
+
+    #: False for effects that leave the frame alone (no segmentation needed).
+    needs_matte = True
+
+    def render(self, frame: np.ndarray, matte: MatteResult, t: float) -> np.ndarray:
+        raise NotImplementedError
+
+    def foreground(self, frame: np.ndarray) -> np.ndarray:
+        """What is drawn where the person is (the camera frame, for every effect but ``mask``)."""
+        return frame
+
+    def close(self) -> None:
+        """Release files or decoders the effect holds."""
+
+
+class NoEffect(Effect):
+    """The camera frame, untouched."""
+
+    needs_matte = False
+
+    def render(self, frame: np.ndarray, matte: MatteResult, t: float) -> np.ndarray:
+        return frame
+
+
+class BlurEffect(Effect):
+    """The background blurred, with the person masked out first so no halo of them bleeds into it.
+
+    ``strength`` 1..100 sets the blur's sigma as a share of the frame width (100: 4 %). The blur runs on a
+    frame shrunk until the sigma is about 3 pixels (at most 320 wide), then is upscaled, so its cost
+    hardly depends on strength or frame size.
+    """
+
+    MAX_WORK_WIDTH = 320
+    WORK_SIGMA = 3.0
+
+    def __init__(self, strength: int) -> None:
+        self.strength = strength
+        self._out: np.ndarray | None = None
+
+    def render(self, frame: np.ndarray, matte: MatteResult, t: float) -> np.ndarray:
+        h, w = frame.shape[:2]
+        sigma_full = max(0.5, self.strength / 100.0 * 0.04 * w)
+        sw = int(np.clip(w * self.WORK_SIGMA / sigma_full, 16, min(w, self.MAX_WORK_WIDTH)))
+        sh = max(1, round(h * sw / w))
+        sigma = sigma_full * sw / w
+        small = cv2.resize(frame, (sw, sh), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+        # Background weight at work size: 1 on the background, 0 on the person.
+        weight = cv2.resize(matte.small, (sw, sh), interpolation=cv2.INTER_AREA).astype(np.float32)
+        weight = 1.0 - weight * (1.0 / 255.0)
+        num = cv2.GaussianBlur(small * weight[:, :, None], (0, 0), sigma)
+        den = cv2.GaussianBlur(weight, (0, 0), sigma)
+        plain = cv2.GaussianBlur(small, (0, 0), sigma)
+        eps = 1e-3
+        blurred = (num + eps * plain) / (den[:, :, None] + eps)
+        small_u8 = np.clip(blurred, 0, 255).astype(np.uint8)
+        if self._out is None or self._out.shape != frame.shape:
+            self._out = np.empty_like(frame)
+        cv2.resize(small_u8, (w, h), dst=self._out, interpolation=cv2.INTER_LINEAR)
+        return self._out
+
+
+class ColorEffect(Effect):
+    """A flat colour."""
+
+    def __init__(self, color: str) -> None:
+        self.bgr = parse_color(color)
+        self._out: np.ndarray | None = None
+
+    def render(self, frame: np.ndarray, matte: MatteResult, t: float) -> np.ndarray:
+        if self._out is None or self._out.shape != frame.shape:
+            self._out = np.empty_like(frame)
+            self._out[:] = self.bgr
+        return self._out
+
+
+class MaskEffect(ColorEffect):
+    """The segmentation view: a white person on a colour."""
+
+    def __init__(self, color: str) -> None:
+        super().__init__(color)
+        self._white: np.ndarray | None = None
+
+    def foreground(self, frame: np.ndarray) -> np.ndarray:
+        if self._white is None or self._white.shape != frame.shape:
+            self._white = np.full_like(frame, 255)
+        return self._white
+
+
+class DesaturateEffect(Effect):
+    """The camera's own background in greyscale."""
+
+    def __init__(self) -> None:
+        self._gray: np.ndarray | None = None
+        self._out: np.ndarray | None = None
+
+    def render(self, frame: np.ndarray, matte: MatteResult, t: float) -> np.ndarray:
+        if self._gray is None or self._out is None or self._out.shape != frame.shape:
+            self._gray = np.empty(frame.shape[:2], np.uint8)
+            self._out = np.empty_like(frame)
+        cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY, dst=self._gray)
+        cv2.cvtColor(self._gray, cv2.COLOR_GRAY2BGR, dst=self._out)
+        return self._out
+
+
+class ImageEffect(Effect):
+    """A still picture, cover-fitted once per output size."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.image = read_image(path)
+        self._fitted: np.ndarray | None = None
+
+    def render(self, frame: np.ndarray, matte: MatteResult, t: float) -> np.ndarray:
+        if self._fitted is None or self._fitted.shape != frame.shape:
+            self._fitted = cover_fit(self.image, (frame.shape[1], frame.shape[0]))
+        return self._fitted
+
+
+class SlideshowEffect(Effect):
+    """The images of a folder in name order, one every ``interval`` seconds; ``next``/``previous`` step."""
+
+    def __init__(self, folder: str, interval: float) -> None:
+        p = Path(folder).expanduser()
+        if not folder or not p.is_dir():
+            raise EffectError(
+                f"backgrounds folder {p if folder else '(none)'}: no such folder; set effect.backgrounds_dir"
+            )
+        self.files = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_EXTS)
+        if not self.files:
+            raise EffectError(f"backgrounds folder {p}: has no jpg/png/webp images; add some")
+        self.interval = interval
+        self.offset = 0
+        self._index = -1
+        self._fitted: np.ndarray | None = None
+        self._t = 0.0
+
+    def current_index(self, t: float | None = None) -> int:
+        """Which image shows at stream time ``t``."""
+        t = self._t if t is None else t
+        return (int(t // self.interval) + self.offset) % len(self.files)
+
+    def next(self) -> None:
+        """Show the following image now."""
+        self.offset += 1
+
+    def previous(self) -> None:
+        """Show the preceding image now."""
+        self.offset -= 1
+
+    def render(self, frame: np.ndarray, matte: MatteResult, t: float) -> np.ndarray:
+        self._t = t
+        idx = self.current_index(t)
+        if idx != self._index or self._fitted is None or self._fitted.shape != frame.shape:
+            try:
+                img = read_image(self.files[idx])
+            except EffectError as e:
+                if self._fitted is not None and self._fitted.shape == frame.shape:
+                    log.warning("slideshow: %s; keeping the previous image", e)
+                    self._index = idx
+                    return self._fitted
+                raise
+            self._fitted = cover_fit(img, (frame.shape[1], frame.shape[0]))
+            self._index = idx
+        return self._fitted
+
+
+class VideoEffect(Effect):
+    """A looping background video, advanced by stream time so it plays at its own speed at any output fps."""
+
+    def __init__(self, path: str) -> None:
+        p = Path(path).expanduser()
+        if not path or not p.is_file():
+            raise EffectError(
+                f"background video {p if path else '(none)'}: no such file; set effect.background to a video"
+            )
+        self.path = p
+        self._cap = self._open()
+        ok, first = self._cap.read()
+        if not ok:
+            raise EffectError(f"background video {p}: cannot decode it; convert it to mp4 (H.264)")
+        fps = self._cap.get(cv2.CAP_PROP_FPS)
+        self.fps = fps if fps and fps > 0 else 30.0
+        self._raw = first
+        self._pos = 0  # index of self._raw
+        self._fitted: np.ndarray | None = None
+        self._fitted_pos = -1
+
+    def _open(self) -> cv2.VideoCapture:
+        cap = cv2.VideoCapture(str(self.path))
+        if not cap.isOpened():
+            raise EffectError(f"background video {self.path}: cannot open it; convert it to mp4 (H.264)")
+        return cap
+
+    def _seek(self, target: int) -> None:
+        if target < self._pos:  # looped: start again
+            self._cap.release()
+            self._cap = self._open()
+            ok, self._raw = self._cap.read()
+            self._pos = 0
+        while self._pos < target:
+            ok, frame = self._cap.read()
+            if not ok:  # end of file: loop
+                self._cap.release()
+                self._cap = self._open()
+                ok, frame = self._cap.read()
+                if not ok:
+                    return
+                self._pos, self._raw = 0, frame
+                return
+            self._pos += 1
+            self._raw = frame
+
+    def render(self, frame: np.ndarray, matte: MatteResult, t: float) -> np.ndarray:
+        self._seek(int(t * self.fps))
+        if self._fitted is None or self._fitted_pos != self._pos or self._fitted.shape != frame.shape:
+            self._fitted = cover_fit(self._raw, (frame.shape[1], frame.shape[0]))
+            self._fitted_pos = self._pos
+        return self._fitted
+
+    def close(self) -> None:
+        self._cap.release()
+
+
+def build(settings: EffectSettings) -> Effect:
+    """The effect named by ``settings.name``, with its files loaded (raises EffectError on bad files)."""
+    name = settings.name
+    if name == "blur":
+        return BlurEffect(settings.blur_strength)
+    if name == "image":
+        return ImageEffect(settings.background)
+    if name == "video":
+        return VideoEffect(settings.background)
+    if name == "slideshow":
+        return SlideshowEffect(settings.backgrounds_dir, settings.interval)
+    if name == "desaturate":
+        return DesaturateEffect()
+    if name == "color":
+        return ColorEffect(settings.color)
+    if name == "mask":
+        return MaskEffect(settings.color)
+    if name in ("none", "transparent"):
+        return NoEffect()
+    raise EffectError(f"effect.name = {name!r}: unknown effect")

@@ -1,0 +1,172 @@
+"""One frame in, one frame out: segmenter -> matte -> effect -> compositor. No threads, no devices.
+
+Promises:
+- ``Pipeline.process(frame, t)`` returns the treated BGR frame (BGRA for ``transparent``) of the same size,
+  in a buffer that stays valid until the next call.
+- ``Pipeline.update(cfg)`` may be called from any thread: it builds the new effect (and model) in the
+  caller's thread, raising :class:`VcamdError` and keeping the old settings if they are bad, and the new
+  settings take effect all at once at the start of the next frame.
+- ``last_ms`` holds the per-stage wall time of the last frame (segment, matte, effect, composite).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from vcamd import effects
+from vcamd.compositor import Compositor
+from vcamd.config import Config
+from vcamd.matte import Matte, MatteResult
+from vcamd.segmenter import Segmenter
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Stage:
+    """What one set of settings needs at run time."""
+
+    cfg: Config
+    effect: effects.Effect
+    segmenter: Segmenter | None
+    matte: Matte
+
+
+@dataclass
+class StageTimes:
+    """Wall milliseconds of each stage of the last frame."""
+
+    segment: float = 0.0
+    matte: float = 0.0
+    effect: float = 0.0
+    composite: float = 0.0
+    total: float = 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: round(v, 3) for k, v in self.__dict__.items()}
+
+
+@dataclass
+class Pipeline:
+    """The frame engine. ``video=True`` for streams (temporal smoothing, VIDEO-mode model)."""
+
+    cfg: Config = field(default_factory=Config)
+    video: bool = True
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: _Stage | None = None
+        self._stage = self._build(self.cfg, None)
+        self._compositor = Compositor()
+        self._mirror_buf: np.ndarray | None = None
+        self.last_ms = StageTimes()
+
+    def _build(self, cfg: Config, current: _Stage | None) -> _Stage:
+        effect = effects.build(cfg.effect)
+        try:
+            needs_model = effect.needs_matte or cfg.effect.name == "transparent"
+            segmenter = None
+            if needs_model:
+                same_model = current is not None and current.segmenter is not None and (
+                    current.cfg.segmentation.model == cfg.segmentation.model
+                )
+                segmenter = current.segmenter if same_model and current else Segmenter(
+                    cfg.segmentation.model, video=self.video
+                )
+            matte = Matte(cfg.segmentation, video=self.video)
+            if current is not None and current.matte.settings.model == cfg.segmentation.model:
+                matte.adopt_history(current.matte)
+        except BaseException:
+            effect.close()
+            raise
+        return _Stage(cfg, effect, segmenter, matte)
+
+    @property
+    def effect(self) -> effects.Effect:
+        """The effect in use (or about to be, if an update is pending)."""
+        with self._lock:
+            return (self._pending or self._stage).effect
+
+    def update(self, cfg: Config) -> None:
+        """Switch to ``cfg`` between frames; raises VcamdError (old settings kept) if it cannot be built."""
+        with self._lock:
+            base = self._pending or self._stage
+        new = self._build(cfg, base)
+        with self._lock:
+            old_pending, self._pending = self._pending, new
+            self.cfg = cfg
+        if old_pending is not None:
+            self._release(old_pending, new, self._stage)
+
+    @staticmethod
+    def _release(old: _Stage, *keep: _Stage) -> None:
+        """Close what ``old`` holds that none of ``keep`` shares."""
+        if all(old.effect is not k.effect for k in keep):
+            old.effect.close()
+        if old.segmenter is not None and all(old.segmenter is not k.segmenter for k in keep):
+            old.segmenter.close()
+
+    def _take_pending(self) -> _Stage:
+        with self._lock:
+            pending, self._pending = self._pending, None
+        if pending is not None:
+            old, self._stage = self._stage, pending
+            self._release(old, pending)
+        return self._stage
+
+    def process(self, frame: np.ndarray, t: float = 0.0, timestamp_ms: int | None = None) -> np.ndarray:
+        """Treat one BGR uint8 frame taken at stream time ``t`` seconds."""
+        st = self._take_pending()
+        t0 = time.perf_counter()
+        if st.cfg.effect.mirror:
+            if self._mirror_buf is None or self._mirror_buf.shape != frame.shape:
+                self._mirror_buf = np.empty_like(frame)
+            cv2.flip(frame, 1, dst=self._mirror_buf)
+            frame = self._mirror_buf
+        times = self.last_ms = StageTimes()
+        if st.segmenter is None:
+            out = st.effect.render(frame, _EMPTY, t)
+            times.total = (time.perf_counter() - t0) * 1000
+            return out
+        ts = timestamp_ms if timestamp_ms is not None else int(t * 1000)
+        conf = st.segmenter.segment(frame, ts)
+        t1 = time.perf_counter()
+        matte = st.matte.compute(conf, frame)
+        t2 = time.perf_counter()
+        if st.cfg.effect.name == "transparent":
+            out = self._compositor.with_alpha(frame, matte.full)
+            t3 = t4 = time.perf_counter()
+        else:
+            bg = st.effect.render(frame, matte, t)
+            t3 = time.perf_counter()
+            out = self._compositor.blend(st.effect.foreground(frame), bg, matte.full)
+            t4 = time.perf_counter()
+        times.segment, times.matte = (t1 - t0) * 1000, (t2 - t1) * 1000
+        times.effect, times.composite = (t3 - t2) * 1000, (t4 - t3) * 1000
+        times.total = (t4 - t0) * 1000
+        return out
+
+    def close(self) -> None:
+        """Release the model and any files the effects hold."""
+        with self._lock:
+            stages = [s for s in (self._pending, self._stage) if s is not None]
+            self._pending = None
+        for s in stages:
+            s.effect.close()
+            if s.segmenter is not None:
+                s.segmenter.close()
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+_EMPTY = MatteResult(np.zeros((1, 1), np.uint8), np.zeros((1, 1), np.uint8))
