@@ -1,0 +1,86 @@
+"""The daemon's small control API: all the tray (or a test) may do to a running daemon.
+
+Promises:
+- ``Control`` is the whole surface: read status and settings, apply setting changes, step the slideshow,
+  toggle privacy, stop, and subscribe to status changes. Nothing else of the daemon is touched from outside.
+- ``apply(changes)`` validates dotted-key changes, switches the running pipeline between frames, and writes
+  them back to the settings file with its comments kept, so the file watcher then sees nothing to do. A bad
+  change raises :class:`~vcamd.errors.VcamdError` and leaves both the stream and the file as they were.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Protocol
+
+from vcamd.config import Config
+
+
+class State(str, Enum):
+    """What the daemon is doing, as the tray icon shows it."""
+
+    STARTING = "starting"
+    LIVE = "live"  # camera open, frames treated and sent
+    IDLE = "idle"  # no app reads the virtual camera: webcam released, a still frame at a low rate
+    PRIVACY = "privacy"  # paused by the user: a "camera paused" card is sent
+    ERROR = "error"  # camera missing or busy, retrying; placeholder frames are sent
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True)
+class Status:
+    """A snapshot of the daemon for display."""
+
+    state: State = State.STARTING
+    message: str = ""
+    effect: str = ""
+    fps_in: float = 0.0
+    fps_out: float = 0.0
+    ms_per_frame: float = 0.0
+    dropped: int = 0
+    stages_ms: dict[str, float] = field(default_factory=dict)
+
+    def line(self) -> str:
+        """One short line for a menu or a log: ``live · blur · 30.0 fps · 6.1 ms``."""
+        parts = [self.state.value]
+        if self.effect:
+            parts.append(self.effect)
+        if self.state is State.LIVE:
+            parts += [f"{self.fps_out:.1f} fps", f"{self.ms_per_frame:.1f} ms"]
+        if self.message:
+            parts.append(self.message)
+        return " · ".join(parts)
+
+
+class Control(Protocol):
+    """What a running daemon offers the tray and the tests."""
+
+    def status(self) -> Status:
+        """The current status."""
+        ...
+
+    def settings(self) -> Config:
+        """The settings in force."""
+        ...
+
+    def apply(self, changes: dict[str, Any]) -> Config:
+        """Apply dotted-key changes live and save them; raises VcamdError (nothing changed) if bad."""
+        ...
+
+    def next_background(self) -> None:
+        """Slideshow: show the next image now (no-op for other effects)."""
+        ...
+
+    def previous_background(self) -> None:
+        """Slideshow: show the previous image now (no-op for other effects)."""
+        ...
+
+    def stop(self) -> None:
+        """Ask the daemon to shut down cleanly (returns at once)."""
+        ...
+
+    def subscribe(self, callback: Callable[[Status], None]) -> None:
+        """Call ``callback(status)`` from a daemon thread whenever the state or effect changes."""
+        ...
