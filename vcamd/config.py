@@ -6,6 +6,8 @@ Promises:
 - Unknown keys are errors (they are almost always typos).
 - ``update_file(path, changes)`` writes dotted-key changes back with tomlkit, keeping the user's comments and
   layout, validates the result first, and replaces the file atomically.
+- ``render_example()`` is the documented file (every key, its default and a comment), built from the field
+  descriptions below; ``config.example.toml`` and ``vcamd config init`` are exactly this text.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 import re
 import sys
 import tempfile
+import textwrap
 from pathlib import Path
 from typing import Any, Literal
 
@@ -73,36 +76,68 @@ def parse_color(text: str) -> tuple[int, int, int]:
 class CameraSettings(_Section):
     """The physical webcam (or a video file / URL standing in for one)."""
 
-    device: str = "0"
-    width: int = Field(1280, ge=64, le=7680)
-    height: int = Field(720, ge=48, le=4320)
-    fps: float = Field(30.0, gt=0, le=240)
-    fourcc: str = Field("MJPG", min_length=4, max_length=4)
-    mirror: bool = False
+    device: str = Field(
+        "0",
+        description='Which camera: an index ("0"), a device path ("/dev/video0"), or a video file or URL '
+        "standing in for a camera (a file plays at its own frame rate and loops). See: vcamd devices.",
+    )
+    width: int = Field(
+        1280, ge=64, le=7680, description="Width to ask the camera for; the log says what it gave."
+    )
+    height: int = Field(720, ge=48, le=4320, description="Height to ask the camera for.")
+    fps: float = Field(30.0, gt=0, le=240, description="Frame rate to ask the camera for.")
+    fourcc: str = Field(
+        "MJPG",
+        min_length=4,
+        max_length=4,
+        description='Pixel format to ask the camera for: "MJPG" gives most USB webcams 30 fps at 720p and '
+        '1080p; "YUYV" is uncompressed and slower over USB.',
+    )
+    mirror: bool = Field(False, description="Flip the picture left-right as it is read from the camera.")
 
 
 class OutputSettings(_Section):
     """The virtual camera apps see. Zero width/height/fps means: the camera's."""
 
-    name: str = Field("VBG Camera", min_length=1)
-    backend: Literal["auto", "v4l2loopback", "obs", "unitycapture"] | str = "auto"
-    device: str = ""
-    width: int = Field(0, ge=0, le=7680)
-    height: int = Field(0, ge=0, le=4320)
-    fps: float = Field(0.0, ge=0, le=240)
+    name: str = Field(
+        "VBG Camera",
+        min_length=1,
+        description="The name apps list. Linux: the card_label of a v4l2loopback device; Windows: a Unity "
+        'Capture device name, or "OBS Virtual Camera"; macOS: OBS\'s camera is always "OBS Virtual Camera".',
+    )
+    backend: Literal["auto", "v4l2loopback", "obs", "unitycapture"] | str = Field(
+        "auto",
+        description='"auto": v4l2loopback on Linux, Unity Capture (or OBS for "OBS Virtual Camera") on '
+        "Windows, OBS on macOS; or the name of a pyvirtualcam backend.",
+    )
+    device: str = Field(
+        "", description='A device to use instead of finding one by name, e.g. "/dev/video10" on Linux.'
+    )
+    width: int = Field(0, ge=0, le=7680, description="Width sent to apps; 0 = the camera's.")
+    height: int = Field(0, ge=0, le=4320, description="Height sent to apps; 0 = the camera's.")
+    fps: float = Field(0.0, ge=0, le=240, description="Frame rate announced to apps; 0 = the camera's.")
 
 
 class EffectSettings(_Section):
     """What happens to the background."""
 
-    name: EffectName = "blur"
-    blur_strength: int = Field(60, ge=1, le=100)
-    background: str = ""
-    backgrounds_dir: str = ""
-    interval: float = Field(30.0, gt=0)
-    color: str = "#00b140"
-    mirror: bool = False
-    light_wrap: float = Field(0.0, ge=0.0, le=1.0)
+    name: EffectName = Field(
+        "blur",
+        description="blur | image | video | slideshow | desaturate | color | none | mask | transparent. "
+        "image and video need background, slideshow needs backgrounds_dir; mask shows you in white on "
+        "color; transparent is for files (a camera has no alpha: apps get the plain picture).",
+    )
+    blur_strength: int = Field(60, ge=1, le=100, description="How blurred the background is, 1..100.")
+    background: str = Field("", description="The picture (effect image) or video (effect video) behind you.")
+    backgrounds_dir: str = Field("", description="A folder of pictures for effect slideshow.")
+    interval: float = Field(30.0, gt=0, description="Seconds each slideshow picture stays.")
+    color: str = Field(
+        "#00b140", description="#rrggbb, or black, white, green, blue, gray, red: for effect color and mask."
+    )
+    mirror: bool = Field(False, description="Show yourself as in a mirror (flip left-right).")
+    light_wrap: float = Field(
+        0.0, ge=0.0, le=1.0, description="0..1: how much background light spills over your edges."
+    )
 
     @field_validator("color")
     @classmethod
@@ -114,27 +149,40 @@ class EffectSettings(_Section):
 class SegmentationSettings(_Section):
     """How the person is found and how the matte is shaped."""
 
-    model: str = "landscape"
-    threshold: float = Field(0.5, gt=0.0, lt=1.0)
-    softness: float = Field(0.3, ge=0.0, le=1.0)
-    smoothing: float = Field(0.5, ge=0.0, lt=1.0)
-    refine: bool = True
+    model: str = Field(
+        "landscape",
+        description='"landscape" (256x144, fastest), "general" (256x256), or the path of a .tflite model.',
+    )
+    threshold: float = Field(0.5, gt=0.0, lt=1.0, description="Model confidence above which a pixel is you.")
+    softness: float = Field(0.3, ge=0.0, le=1.0, description="Width of the soft edge around you; 0 = hard.")
+    smoothing: float = Field(
+        0.5, ge=0.0, lt=1.0, description="Steadiness against flicker from frame to frame; 0 = none."
+    )
+    refine: bool = Field(True, description="Snap the matte's edges to the edges in the camera picture.")
 
 
 class DaemonSettings(_Section):
     """Living all day: pausing, privacy and stats."""
 
-    pause_when_unused: bool = True
-    idle_fps: float = Field(2.0, gt=0, le=30)
-    privacy: bool = False
-    privacy_image: str = ""
-    stats: bool = False
+    pause_when_unused: bool = Field(
+        True,
+        description="Linux: when no app reads the virtual camera, release the webcam (its light goes off) "
+        "and send a still frame; an app opening it gets live video again within a second.",
+    )
+    idle_fps: float = Field(
+        2.0, gt=0, le=30, description="Frame rate of still frames: paused, privacy, camera missing."
+    )
+    privacy: bool = Field(
+        False, description='Send a "camera paused" card (or privacy_image) and release the webcam.'
+    )
+    privacy_image: str = Field("", description="A picture to send while privacy is on; empty = the card.")
+    stats: bool = Field(False, description="Log fps, per-stage ms and dropped frames every 5 s (as --stats).")
 
 
 class TraySettings(_Section):
     """The tray icon."""
 
-    enabled: bool = True
+    enabled: bool = Field(True, description="Show a tray icon (vcamd run --no-tray overrides it).")
 
 
 class Config(_Section):
@@ -157,13 +205,26 @@ def _describe(err: ValidationError, where: str, data: dict[str, Any] | None = No
     """One line for the first error of a ValidationError: file, dotted key, bad value, what is allowed."""
     e = err.errors()[0]
     key = ".".join(str(p) for p in e["loc"])
+    value = e.get("input")
     if e["type"] == "extra_forbidden":
-        return f"{where}: unknown key '{key}' (a typo?); see config.example.toml for the keys"
+        return f"{where}: unknown key {key} = {value!r} (a typo?); {_known_keys(e['loc'][:-1])}"
     msg = e["msg"]
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
-    value = e.get("input")
     return f"{where}: {key} = {value!r} is invalid: {msg}"
+
+
+def _known_keys(loc: tuple[int | str, ...]) -> str:
+    """``"effect takes: name, blur_strength, ..."`` for the section at ``loc`` (the top level if empty)."""
+    model: type[BaseModel] = Config
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        sub = field.annotation if field is not None else None
+        if not (isinstance(sub, type) and issubclass(sub, BaseModel)):
+            break
+        model = sub
+    where = ".".join(str(p) for p in loc) or "the file"
+    return f"{where} takes: {', '.join(model.model_fields)}"
 
 
 def validate(data: dict[str, Any], where: str = "config") -> Config:
@@ -233,3 +294,37 @@ def atomic_write_text(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def changed_sections(old: Config, new: Config) -> set[str]:
+    """The names of the sections (``camera``, ``effect``, ...) whose settings differ."""
+    return {name for name in Config.model_fields if getattr(old, name) != getattr(new, name)}
+
+
+def to_toml(cfg: Config) -> str:
+    """Every setting of ``cfg`` as TOML text."""
+    return tomlkit.dumps(cfg.model_dump())
+
+
+EXAMPLE_HEADER = """\
+# vcamd settings: every key with its default, and what it does.
+# Where it lives: vcamd config path. Start yours with: vcamd config init. Check it with: vcamd config check.
+# A running daemon applies an edit within a second; a bad value is logged and the last good settings stay.
+"""
+
+
+def _comment(text: str) -> str:
+    return "".join(f"# {line}\n" for line in textwrap.wrap(" ".join(text.split()), 100))
+
+
+def render_example() -> str:
+    """The documented settings file: each section and key with a comment, set to its default."""
+    parts = [EXAMPLE_HEADER]
+    defaults = Config()
+    for section in Config.model_fields:
+        settings = getattr(defaults, section)
+        parts.append(f"\n[{section}]\n{_comment(type(settings).__doc__ or '')}")
+        for key, field in type(settings).model_fields.items():
+            parts.append(f"\n{_comment(field.description or '')}{key} = ")
+            parts.append(f"{tomlkit.item(getattr(settings, key)).as_string()}\n")
+    return "".join(parts)

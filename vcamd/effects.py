@@ -61,6 +61,8 @@ class Effect:
 
     #: False for effects that leave the frame alone (no segmentation needed).
     needs_matte = True
+    #: True when ``render`` rebuilds its buffer every frame, so the compositor may blend into it in place.
+    scratch_background = False
 
     def render(self, frame: np.ndarray, matte: MatteResult, t: float) -> np.ndarray:
         raise NotImplementedError
@@ -92,6 +94,7 @@ class BlurEffect(Effect):
 
     MAX_WORK_WIDTH = 320
     WORK_SIGMA = 3.0
+    scratch_background = True
 
     def __init__(self, strength: int) -> None:
         self.strength = strength
@@ -148,6 +151,8 @@ class MaskEffect(ColorEffect):
 
 class DesaturateEffect(Effect):
     """The camera's own background in greyscale."""
+
+    scratch_background = True
 
     def __init__(self) -> None:
         self._gray: np.ndarray | None = None

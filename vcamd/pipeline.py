@@ -145,7 +145,9 @@ class Pipeline:
         else:
             bg = st.effect.render(frame, matte, t)
             t3 = time.perf_counter()
-            out = self._compositor.blend(st.effect.foreground(frame), bg, matte.full)
+            out = self._compositor.blend(
+                st.effect.foreground(frame), bg, matte.full, into_bg=st.effect.scratch_background
+            )
             t4 = time.perf_counter()
         times.segment, times.matte = (t1 - t0) * 1000, (t2 - t1) * 1000
         times.effect, times.composite = (t3 - t2) * 1000, (t4 - t3) * 1000

@@ -1,0 +1,363 @@
+"""The physical camera on its own thread: open with size, fps and fourcc; keep the latest frame; reconnect.
+
+Promises:
+- ``CameraReader`` reads ``camera.device`` (an index, a ``/dev/videoN`` path, or a video file / URL standing
+  in for a camera) on a thread of its own and puts each frame in a one-frame :class:`FrameSlot`: a frame the
+  worker has not taken yet is replaced by the newer one and counted as dropped; nothing queues up.
+- It asks the camera for width, height, fps and fourcc, and logs what the camera really gave.
+- A video file is paced at its own frame rate and loops, like a camera that never ends.
+- A camera that cannot be opened, stops giving frames, or vanishes (its device node or file is gone) is
+  released and retried with backoff (0.5 s doubling to 5 s, never a busy loop); ``error`` says why meanwhile,
+  and the reader recovers by itself.
+- ``set_active(False)`` releases the camera (its light goes off) within a frame period; ``set_active(True)``
+  opens it again at once. ``stop()`` ends the thread within a frame period.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+import cv2
+import numpy as np
+
+from vcamd import video4linux
+from vcamd.config import CameraSettings
+from vcamd.errors import VcamdError
+from vcamd.stats import Stats
+
+log = logging.getLogger(__name__)
+
+STALL_SECONDS = 2.0  # no frame from an open camera for this long: treat it as gone
+BACKOFF_FIRST, BACKOFF_CAP = 0.5, 5.0
+
+
+class CameraError(VcamdError):
+    """The camera cannot be opened or read; the message names it and says why."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """What ``camera.device`` names."""
+
+    spec: str
+    kind: Literal["index", "device", "file", "url"]
+    index: int = -1
+    path: str = ""  # a device node or file whose vanishing means "unplugged"; "" if none
+
+    @property
+    def live(self) -> bool:
+        """A real camera (asked for a size and format), not a file or stream standing in for one."""
+        return self.kind in ("index", "device")
+
+
+def parse_source(spec: str, platform: str = sys.platform) -> Source:
+    """Classify ``camera.device``."""
+    s = spec.strip()
+    if s.isdigit():
+        path = f"/dev/video{int(s)}" if platform.startswith("linux") else ""
+        return Source(s, "index", int(s), path)
+    if s.startswith("/dev/"):
+        return Source(s, "device", path=s)
+    if "://" in s:
+        return Source(s, "url")
+    return Source(s, "file", path=os.path.expanduser(s))
+
+
+def missing_reason(spec: str, virtual_label: str = "") -> str | None:
+    """Why ``camera.device`` clearly cannot work before even trying to open it (None if it may work)."""
+    src = parse_source(spec)
+    if src.kind == "url":
+        return None
+    if src.kind == "file":
+        return None if os.path.isfile(src.path) else f"camera.device: no such video file {src.path}"
+    if not src.path:  # an index on Windows/macOS: only opening it tells
+        return None
+    if os.path.exists(src.path):
+        number = video4linux.device_number(src.path)
+        dev = next((d for d in video4linux.devices() if d.number == number), None)
+        if dev is not None and dev.loopback and dev.label == virtual_label:
+            return f'camera.device {spec} is the virtual camera "{virtual_label}" itself, not a webcam'
+        return None
+    cameras = [d.path for d in video4linux.devices() if not d.loopback]
+    where = f"cameras here: {', '.join(cameras)}" if cameras else "no webcam is plugged in"
+    return f"no webcam at {src.path} ({where})"
+
+
+@dataclass(frozen=True)
+class CameraInfo:
+    """What the camera really gives."""
+
+    width: int
+    height: int
+    fps: float
+    fourcc: str
+
+
+@dataclass(frozen=True)
+class Captured:
+    """A frame and the monotonic time it was captured (or, for a file, due)."""
+
+    frame: np.ndarray
+    t: float
+
+
+class FrameSlot:
+    """Holds the latest frame only; a newer frame replaces an untaken one, which counts as dropped."""
+
+    def __init__(self, stats: Stats) -> None:
+        self._cond = threading.Condition()
+        self._item: Captured | None = None
+        self._stats = stats
+
+    def put(self, item: Captured) -> None:
+        with self._cond:
+            if self._item is not None:
+                self._stats.frame_dropped()
+            self._item = item
+            self._cond.notify()
+        self._stats.frame_in()
+
+    def take(self, timeout: float) -> Captured | None:
+        """The newest frame not taken yet, waiting up to ``timeout`` seconds; None if none came."""
+        with self._cond:
+            if self._item is None:
+                self._cond.wait(timeout)
+            item, self._item = self._item, None
+            return item
+
+    def clear(self) -> None:
+        with self._cond:
+            self._item = None
+
+
+class Backoff:
+    """Retry delays: 0.5 s, doubling, at most 5 s."""
+
+    def __init__(self, first: float = BACKOFF_FIRST, cap: float = BACKOFF_CAP) -> None:
+        self.first, self.cap = first, cap
+        self._next = first
+
+    def next(self) -> float:
+        delay, self._next = self._next, min(self._next * 2, self.cap)
+        return delay
+
+    def reset(self) -> None:
+        self._next = self.first
+
+
+def _fourcc_text(value: float) -> str:
+    code = int(value)
+    text = "".join(chr((code >> (8 * i)) & 0xFF) for i in range(4))
+    return text if text.isprintable() and text.strip() else "?"
+
+
+def _api(src: Source) -> int:
+    """The OpenCV capture backend for a real camera on this system."""
+    if src.kind == "file" or src.kind == "url":
+        return cv2.CAP_ANY
+    if sys.platform.startswith("linux"):
+        return cv2.CAP_V4L2
+    if sys.platform == "win32":
+        return cv2.CAP_DSHOW  # opens fast and honours MJPG, unlike the default (MSMF)
+    return cv2.CAP_ANY
+
+
+def open_capture(
+    settings: CameraSettings, *, quiet: bool = False
+) -> tuple[cv2.VideoCapture, np.ndarray, CameraInfo]:
+    """Open the camera, ask for the settings, read a first frame; raise CameraError saying why not."""
+    src = parse_source(settings.device)
+    target: int | str = src.index if src.kind == "index" else (src.path or src.spec)
+    cap = cv2.VideoCapture(target, _api(src))
+    if not cap.isOpened():
+        cap.release()
+        reason = missing_reason(settings.device) or "cannot open it (busy, or not a camera?)"
+        raise CameraError(f"camera {src.spec}: {reason}")
+    if src.live:
+        # V4L2 wants the pixel format before the size.
+        cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter.fourcc(*settings.fourcc))
+        cap.set(cv2.CAP_PROP_FRAME_WIDTH, settings.width)
+        cap.set(cv2.CAP_PROP_FRAME_HEIGHT, settings.height)
+        cap.set(cv2.CAP_PROP_FPS, settings.fps)
+        cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # the newest frame, not one from a queue
+    ok, frame = cap.read()
+    if not ok or frame is None:
+        cap.release()
+        raise CameraError(f"camera {src.spec}: opened, but gives no frames (used by another app?)")
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    info = CameraInfo(frame.shape[1], frame.shape[0], fps if 0 < fps < 1000 else settings.fps,
+                      _fourcc_text(cap.get(cv2.CAP_PROP_FOURCC)))
+    if quiet:
+        log.debug("camera %s: reopened", src.spec)
+    elif src.live:
+        log.info("camera %s: asked %dx%d @ %g fps %s, got %dx%d @ %g fps %s", src.spec,
+                 settings.width, settings.height, settings.fps, settings.fourcc,
+                 info.width, info.height, info.fps, info.fourcc)
+    else:
+        log.info("camera %s stands in for a webcam: %dx%d @ %g fps, looped", src.spec, info.width,
+                 info.height, info.fps)
+    return cap, frame, info
+
+
+class CameraReader:
+    """The camera thread (see the module's promises)."""
+
+    def __init__(self, settings: CameraSettings, stats: Stats) -> None:
+        self.slot = FrameSlot(stats)
+        self._settings = settings
+        self._pending: CameraSettings | None = None
+        self._cap: cv2.VideoCapture | None = None
+        self._src = parse_source(settings.device)
+        self.info: CameraInfo | None = None
+        self.error = ""
+        self._active = True
+        self._poke = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._backoff = Backoff()
+        self._retry_at = 0.0
+        self._last_frame = 0.0
+        self._pace_start = 0.0
+        self._paced = 0
+
+    # --- control, from any thread --------------------------------------------------------------------
+
+    def start(self, active: bool = True) -> None:
+        """Open the camera now if ``active`` (so its real size is known), then read on a thread."""
+        self._active = active
+        if active:
+            self._try_open()
+        self._thread = threading.Thread(target=self._run, name="vcamd-camera", daemon=True)
+        self._thread.start()
+
+    def set_active(self, active: bool) -> None:
+        """Hold the camera open (True) or release it (False)."""
+        if active != self._active:
+            self._active = active
+            self._poke.set()
+
+    def configure(self, settings: CameraSettings) -> None:
+        """Reopen with new settings (between frames)."""
+        self._pending = settings
+        self._poke.set()
+
+    def stop(self, timeout: float = 1.5) -> None:
+        """End the thread and release the camera."""
+        self._stopping.set()
+        self._poke.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self._thread is None or not self._thread.is_alive():
+            self._release()
+
+    @property
+    def is_open(self) -> bool:
+        return self._cap is not None
+
+    @property
+    def source(self) -> Source:
+        return self._src
+
+    # --- the thread ----------------------------------------------------------------------------------
+
+    def _wait(self, seconds: float) -> None:
+        if seconds > 0 and self._poke.wait(seconds):
+            self._poke.clear()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            if self._pending is not None:
+                self._settings, self._pending = self._pending, None
+                self._src = parse_source(self._settings.device)
+                self._release()
+                self.error, self._retry_at = "", 0.0
+                self._backoff.reset()
+            if not self._active:
+                self._release()
+                self.slot.clear()
+                self._wait(0.5)
+                continue
+            if self._cap is None:
+                delay = self._retry_at - time.monotonic()
+                if delay > 0:
+                    self._wait(min(delay, 0.5))
+                    continue
+                self._try_open()
+                continue
+            self._read_one()
+        self._release()
+
+    def _try_open(self, looping: bool = False) -> None:
+        """Open the camera and deliver its first frame; ``looping``: a file starting again, same clock."""
+        try:
+            self._cap, first, self.info = open_capture(self._settings, quiet=looping)
+        except CameraError as e:
+            self._fail(str(e))
+            return
+        if self.error:
+            log.info("camera %s is back", self._src.spec)
+        self.error = ""
+        self._backoff.reset()
+        if not looping:
+            self._pace_start, self._paced = time.monotonic(), 0
+        self._deliver(first)
+
+    def _fail(self, reason: str) -> None:
+        """Release, remember why, and schedule the next try."""
+        self._release()
+        delay = self._backoff.next()
+        self._retry_at = time.monotonic() + delay
+        if reason != self.error:
+            log.warning("%s; retrying (placeholder frames meanwhile)", reason)
+        else:
+            log.debug("%s; next try in %.1f s", reason, delay)
+        self.error = reason
+
+    def _read_one(self) -> None:
+        assert self._cap is not None
+        src = self._src
+        if src.path and not os.path.exists(src.path):
+            self._fail(f"camera {src.spec}: gone (unplugged, moved or deleted)")
+            return
+        ok, frame = self._cap.read()
+        if not ok or frame is None:
+            if src.kind == "file":  # the end of the file: start again, like a camera that never ends
+                self._release()
+                self._try_open(looping=True)
+                return
+            if time.monotonic() - self._last_frame > STALL_SECONDS:
+                self._fail(f"camera {src.spec}: stopped giving frames (unplugged, or used by another app?)")
+            else:
+                self._wait(0.05)
+            return
+        self._deliver(frame)
+
+    def _deliver(self, frame: np.ndarray) -> None:
+        if self._settings.mirror:
+            frame = cv2.flip(frame, 1)
+        if not self._src.live and self.info is not None:
+            self._pace()
+        self._last_frame = time.monotonic()
+        self.slot.put(Captured(frame, self._last_frame))
+
+    def _pace(self) -> None:
+        """Hold a file's frame until its time, so a file plays like a camera at its own frame rate."""
+        assert self.info is not None
+        due = self._pace_start + self._paced / self.info.fps
+        self._paced += 1
+        delay = due - time.monotonic()
+        if delay > 0:
+            self._stopping.wait(delay)
+        elif delay < -1.0:  # far behind (the machine was busy or asleep): start the clock again
+            self._pace_start, self._paced = time.monotonic(), 1
+
+    def _release(self) -> None:
+        cap, self._cap = self._cap, None
+        if cap is not None:
+            cap.release()

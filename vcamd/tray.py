@@ -1,0 +1,306 @@
+"""The tray icon and its menu (pystray), on the main thread; it talks to the daemon only through Control.
+
+Promises:
+- ``Tray(control, config_path=...)`` raises :class:`TrayUnavailable` (one line: what is missing, the fix)
+  when there is no display, pystray cannot load, its backend has no menu (pystray's xorg backend), or the
+  gtk / appindicator backend has no session D-Bus. pystray is imported only here, lazily.
+- ``run()`` blocks until the Quit item (which also calls ``control.stop()``) or ``stop()``; ``stop()`` may be
+  called from any thread, before or during ``run()``.
+- Every menu choice goes through ``control.apply`` (or ``next_background`` / ``stop``) and so applies at once
+  and is saved to the settings file with its comments kept. A choice that fails (a :class:`VcamdError`) is
+  logged and shown in the status line; the tray keeps running.
+- The icon (see :mod:`vcamd.icons`) follows the daemon's state from ``control.subscribe``; the status line
+  (state, effect, fps, ms per frame) is refreshed every few seconds too.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from vcamd import autostart, config, icons
+from vcamd.control import Control, Status
+from vcamd.effects import IMAGE_EXTS
+from vcamd.errors import VcamdError
+
+log = logging.getLogger(__name__)
+
+#: Effect submenu: label -> ``effect.name``. "Replace" also shows as chosen for video and slideshow.
+EFFECTS: tuple[tuple[str, str], ...] = (
+    ("Blur", "blur"),
+    ("Replace", "image"),
+    ("Desaturate", "desaturate"),
+    ("Colour", "color"),
+    ("Off", "none"),
+)
+REPLACE_NAMES = ("image", "video", "slideshow")
+#: Blur strength submenu: label -> ``effect.blur_strength``.
+BLUR_PRESETS: tuple[tuple[str, int], ...] = (("Light", 30), ("Medium", 60), ("Strong", 90))
+REFRESH_SECONDS = 3.0
+STATUS_CHARS = 70
+
+
+class TrayUnavailable(VcamdError):
+    """No tray can be shown here; the message says what is missing and how to fix it."""
+
+
+def load_pystray() -> ModuleType:
+    """Import pystray and check that its backend can show a menu; raise TrayUnavailable otherwise."""
+    if sys.platform not in ("darwin", "win32") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    ):
+        raise TrayUnavailable("no tray: no graphical display (DISPLAY is not set); "
+                              "start vcamd in your desktop session, or use --no-tray")
+    try:
+        import pystray
+    except Exception as e:  # pystray re-raises its last backend's error, not always an ImportError
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise TrayUnavailable(f"no tray: pystray cannot start ({reason}); use --no-tray") from None
+    backend = pystray.Icon.__module__.rsplit("._", 1)[-1]
+    if not pystray.Icon.HAS_MENU:
+        raise TrayUnavailable(
+            f"no tray: pystray's {backend} backend has no menu; install PyGObject for the gtk backend "
+            "(pip install 'vcamd[tray]', needs libgirepository1.0-dev libcairo2-dev), or use --no-tray"
+        )
+    if backend in ("gtk", "appindicator"):
+        from gi.repository import Gio
+
+        try:
+            Gio.bus_get_sync(Gio.BusType.SESSION, None)
+        except Exception:
+            raise TrayUnavailable(
+                f"no tray: the {backend} tray needs a session D-Bus and none was found; start vcamd in your "
+                "desktop session (or under dbus-run-session), or use --no-tray"
+            ) from None
+    return pystray
+
+
+def open_command(path: Path, platform: str = sys.platform) -> list[str] | None:
+    """The command that opens ``path`` in the user's editor (``None``: use ``os.startfile`` on Windows)."""
+    if platform == "win32":
+        return None
+    return ["open" if platform == "darwin" else "xdg-open", str(path)]
+
+
+def open_in_editor(path: Path) -> None:
+    """Open ``path`` with the desktop's default application, creating an empty settings file first."""
+    if not path.exists():
+        config.atomic_write_text(path, "# vcamd settings; every key and its default: vcamd config show\n")
+    cmd = open_command(path)
+    if cmd is None:
+        os.startfile(path)  # type: ignore[attr-defined,unused-ignore]  # Windows only
+        return
+    try:
+        subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True)
+    except OSError:
+        raise VcamdError(f"cannot run {cmd[0]} to open {path}; open the file yourself") from None
+
+
+class Tray:
+    """The tray icon of a running daemon."""
+
+    def __init__(self, control: Control, *, config_path: Path) -> None:
+        self._pystray = load_pystray()
+        self._backend = self._pystray.Icon.__module__.rsplit("._", 1)[-1]
+        self._control = control
+        self._config_path = Path(config_path)
+        self._stopping = threading.Event()
+        self._error = ""
+        self._interrupted = False
+        self._status = control.status()
+        self.icon: Any = self._pystray.Icon(
+            "vcamd", icon=icons.icon(self._status.state), title=self._title(), menu=self._menu()
+        )
+        control.subscribe(self._on_status)
+
+    # --- life cycle ---------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Show the icon and handle its events until Quit or :meth:`stop`; call on the main thread."""
+        if self._stopping.is_set():
+            return
+        restore_sigint = self._keep_sigint_handler()
+        try:
+            self.icon.run(setup=self._setup)
+        except Exception:
+            if not self._stopping.is_set():
+                raise
+            # pystray's gtk backend closes a notification it never opened, which fails on desktops
+            # without a notification service; the tray is already gone, so that is harmless
+            log.debug("tray: error while closing (ignored)", exc_info=True)
+        finally:
+            restore_sigint()
+        if self._interrupted:
+            raise KeyboardInterrupt
+
+    def _keep_sigint_handler(self) -> Callable[[], None]:
+        """pystray's gtk backends reset SIGINT to "kill"; give Ctrl+C back to the caller.
+
+        Python's default handler becomes: stop the tray, then ``run`` raises KeyboardInterrupt. Returns the
+        function that puts the caller's handler back.
+        """
+        handler = signal.getsignal(signal.SIGINT)
+        if self._backend not in ("gtk", "appindicator") or handler is None:
+            return lambda: None
+        from gi.repository import GLib
+
+        def on_sigint(signum: int, frame: object) -> None:
+            self._interrupted = True
+            self.stop()
+
+        def take_over() -> bool:
+            signal.signal(signal.SIGINT, on_sigint if handler is signal.default_int_handler else handler)
+            return False
+
+        def give_back() -> None:
+            signal.signal(signal.SIGINT, handler)
+
+        GLib.idle_add(take_over)  # runs on the main loop, after pystray's set-up
+        return give_back
+
+    def stop(self) -> None:
+        """Hide the icon and make :meth:`run` return; safe from any thread, and before ``run``."""
+        self._stopping.set()  # _setup wakes up and ends the loop
+
+    def _setup(self, icon: Any) -> None:
+        """pystray's setup thread: show the icon, keep the status line fresh, and end the loop on stop."""
+        icon.visible = True
+        while not self._stopping.wait(REFRESH_SECONDS):
+            self._on_status(self._control.status())
+        icon.visible = False  # queued before the loop's end, so the icon leaves the tray
+        icon.stop()
+
+    # --- state shown ---------------------------------------------------------------------------------
+
+    def _on_status(self, status: Status) -> None:
+        """Follow the daemon: new icon on a state change, fresh tooltip and status line always."""
+        old, self._status = self._status, status
+        if status.state is not old.state:
+            self.icon.icon = icons.icon(status.state)
+        self.icon.title = self._title()
+        self.icon.update_menu()
+
+    def status_line(self) -> str:
+        """What the first menu line says: the daemon's status, or the last failed choice."""
+        text = f"⚠ {self._error}" if self._error else self._status.line()
+        return text if len(text) <= STATUS_CHARS else text[: STATUS_CHARS - 1] + "…"
+
+    def _title(self) -> str:
+        return f"vcamd: {self._error or self._status.line()}"
+
+    # --- actions -------------------------------------------------------------------------------------
+
+    def _do(self, action: Callable[..., object], *args: Any) -> None:
+        """Run a menu action; a VcamdError is logged and shown, never raised into the GUI loop."""
+        try:
+            action(*args)
+        except VcamdError as e:
+            log.warning("tray: %s", e)
+            self._error = str(e)
+        else:
+            self._error = ""
+        self.icon.title = self._title()
+
+    def _backgrounds(self) -> list[Path]:
+        folder = self._control.settings().effect.backgrounds_dir
+        p = Path(folder).expanduser() if folder else None
+        if p is None or not p.is_dir():
+            return []
+        return sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_EXTS)
+
+    def choose_effect(self, name: str) -> None:
+        """Switch effect; Replace with no background set takes the first image of the backgrounds folder."""
+        changes: dict[str, Any] = {"effect.name": name}
+        eff = self._control.settings().effect
+        if name == "image" and not eff.background:
+            images = self._backgrounds()
+            if images:
+                changes["effect.background"] = str(images[0])
+        self._control.apply(changes)
+
+    def next_background(self) -> None:
+        """The slideshow's next image, or else the image after the current one in the backgrounds folder."""
+        eff = self._control.settings().effect
+        if eff.name == "slideshow":
+            self._control.next_background()
+            return
+        images = self._backgrounds()
+        if not images:
+            raise VcamdError(f"no images in effect.backgrounds_dir ({eff.backgrounds_dir or 'not set'}); "
+                             "set it to a folder of pictures")
+        current = Path(eff.background) if eff.background else None
+        i = images.index(current) + 1 if current in images else 0
+        self._control.apply({"effect.name": "image", "effect.background": str(images[i % len(images)])})
+
+    def toggle_autostart(self) -> None:
+        """Start at login on or off, with the same code as ``vcamd autostart``."""
+        extra = [] if self._config_path == config.default_path() else ["--config", str(self._config_path)]
+        if autostart.is_enabled():
+            autostart.disable()
+        else:
+            autostart.enable(extra=extra)
+
+    def quit(self) -> None:
+        """Stop the daemon and the tray."""
+        self._control.stop()
+        self.stop()
+
+    # --- menu ----------------------------------------------------------------------------------------
+
+    def _menu(self) -> Any:
+        ps = self._pystray
+        item, sep = ps.MenuItem, ps.Menu.SEPARATOR
+
+        def act(action: Callable[..., object], *args: Any) -> Callable[[], None]:
+            return lambda: self._do(action, *args)
+
+        def setting(dotted: str) -> Any:
+            section, key = dotted.split(".")
+            return getattr(getattr(self._control.settings(), section), key)
+
+        def radio(label: str, dotted: str, value: Any, extra: dict[str, Any] | None = None) -> Any:
+            return item(label, act(self._control.apply, {**(extra or {}), dotted: value}),
+                        checked=lambda _: setting(dotted) == value, radio=True)
+
+        def toggle(label: str, dotted: str) -> Any:
+            return item(label, lambda: self._do(lambda: self._control.apply({dotted: not setting(dotted)})),
+                        checked=lambda _: bool(setting(dotted)))
+
+        def effect_item(label: str, name: str) -> Any:
+            names = REPLACE_NAMES if name == "image" else (name,)
+            return item(label, act(self.choose_effect, name),
+                        checked=lambda _: setting("effect.name") in names, radio=True)
+
+        def background_items() -> Iterator[Any]:
+            images = self._backgrounds()
+            for p in images:
+                yield radio(p.stem, "effect.background", str(p), {"effect.name": "image"})
+            if not images:
+                yield item("No images: set effect.backgrounds_dir", None, enabled=False)
+            yield sep
+            yield item("Next", act(self.next_background))
+
+        return ps.Menu(
+            item(lambda _: self.status_line(), None, enabled=False),
+            sep,
+            item("Effect", ps.Menu(*(effect_item(label, name) for label, name in EFFECTS))),
+            item("Background", ps.Menu(background_items)),
+            item("Blur strength", ps.Menu(*(radio(label, "effect.blur_strength", v, {"effect.name": "blur"})
+                                            for label, v in BLUR_PRESETS))),
+            toggle("Mirror", "effect.mirror"),
+            toggle("Pause camera", "daemon.privacy"),
+            sep,
+            item("Start at login", act(self.toggle_autostart), checked=lambda _: autostart.is_enabled()),
+            item("Open config", act(open_in_editor, self._config_path)),
+            sep,
+            item("Quit", self.quit),
+        )

@@ -1,0 +1,150 @@
+"""What changes under a running daemon: the settings file, and which apps have the virtual camera open.
+
+Promises:
+- ``FileWatcher.changed()`` is True once per change of the file (edited, replaced, created or deleted), told by
+  its stat, after the change has held still for one poll (so a half-written file is not read); ``mark()``
+  takes the file as it is now (after the daemon's own writes).
+- ``readers_of(path)`` lists the other processes holding ``path`` open (Linux ``/proc/*/fd``).
+- ``ReaderWatch.poll(timeout)`` says whether some other process reads the virtual camera: True as soon as one
+  opens it, False once none has held it for ``grace`` seconds. On Linux inotify wakes it when the device is
+  opened or closed, so the full ``/proc`` scan runs every few seconds only, plus right after such events.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+Stamp = tuple[int, int, int] | None
+
+
+class FileWatcher:
+    """Notices changes of one file by polling its stat."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._stamp = self._read()
+        self._seen = self._stamp
+
+    def _read(self) -> Stamp:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+    def changed(self) -> bool:
+        """True when the file differs from the last ``changed()``/``mark()`` and held still since last poll."""
+        now = self._read()
+        stable, self._seen = now == self._seen, now
+        if now != self._stamp and stable:
+            self._stamp = now
+            return True
+        return False
+
+    def mark(self) -> None:
+        """Take the file as it is now as seen."""
+        self._stamp = self._seen = self._read()
+
+
+def readers_of(path: str) -> list[int]:
+    """Pids of the processes other than this one that have ``path`` open."""
+    me = os.getpid()
+    pids = []
+    try:
+        procs = list(os.scandir("/proc"))
+    except OSError:
+        return []
+    for proc in procs:
+        if not proc.name.isdigit() or int(proc.name) == me:
+            continue
+        try:
+            fds = list(os.scandir(f"/proc/{proc.name}/fd"))
+        except OSError:  # gone, or another user's
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(fd.path) == path:
+                    pids.append(int(proc.name))
+                    break
+            except OSError:
+                continue
+    return pids
+
+
+def _inotify(path: str) -> Any:
+    """An inotify watching opens and closes of ``path``, or None where there is none."""
+    try:
+        from inotify_simple import INotify, flags
+    except ImportError:
+        return None
+    try:
+        ino = INotify()
+        ino.add_watch(path, flags.OPEN | flags.CLOSE_WRITE | flags.CLOSE_NOWRITE)
+    except OSError as e:
+        log.debug("no inotify on %s (%s); polling /proc instead", path, e)
+        return None
+    return ino
+
+
+class ReaderWatch:
+    """Whether any other process reads the virtual camera device at ``path``."""
+
+    FAST = 0.2  # seconds between scans just after the device was opened or closed, or while in grace
+    SLOW_INOTIFY = 5.0  # between scans otherwise, when inotify wakes us on opens and closes
+    SLOW_POLL = 0.5  # between scans when there is no inotify
+
+    def __init__(self, path: str, *, grace: float = 1.0) -> None:
+        self.path = os.path.realpath(path)
+        self.grace = grace
+        self.supported = os.path.isdir("/proc/self/fd") and os.path.exists(self.path)
+        self._ino = _inotify(self.path) if self.supported else None
+        self._next_scan = 0.0
+        self._fast_until = 0.0
+        self._empty_since: float | None = None
+        self.in_use = bool(readers_of(self.path)) if self.supported else True
+
+    def poll(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds (less when a scan is due), then return whether the device is read."""
+        if not self.supported:
+            time.sleep(timeout)
+            return True
+        now = time.monotonic()
+        wait = max(0.0, min(timeout, self._next_scan - now))
+        if self._ino is not None:
+            if self._ino.read(timeout=int(wait * 1000)):
+                now = time.monotonic()
+                self._fast_until = now + 1.5  # an opener's fd shows in /proc a moment after its open
+                self._next_scan = min(self._next_scan, now)
+        else:
+            time.sleep(wait)
+        now = time.monotonic()
+        if now >= self._next_scan:
+            self._scan(now)
+        return self.in_use
+
+    def _scan(self, now: float) -> None:
+        if readers_of(self.path):
+            self._empty_since = None
+            self.in_use = True
+        else:
+            if self._empty_since is None:
+                self._empty_since = now
+            if now - self._empty_since >= self.grace:
+                self.in_use = False
+        in_grace = self.in_use and self._empty_since is not None
+        if now < self._fast_until or in_grace:
+            interval = self.FAST
+        else:
+            interval = self.SLOW_INOTIFY if self._ino is not None else self.SLOW_POLL
+        self._next_scan = now + interval
+
+    def close(self) -> None:
+        if self._ino is not None:
+            self._ino.close()
+            self._ino = None
