@@ -85,7 +85,7 @@ def missing_reason(spec: str, virtual_label: str = "") -> str | None:
             return f'camera.device {spec} is the virtual camera "{virtual_label}" itself, not a webcam'
         return None
     cameras = [d.path for d in video4linux.devices() if not d.loopback]
-    where = f"cameras here: {', '.join(cameras)}" if cameras else "no webcam is plugged in"
+    where = f"cameras here: {', '.join(cameras)}" if cameras else "none is plugged in"
     return f"no webcam at {src.path} ({where})"
 
 
@@ -151,6 +151,11 @@ class Backoff:
         self._next = self.first
 
 
+def gone(src: Source) -> str:
+    """The error of a camera whose device node or file is not there."""
+    return f"camera {src.spec}: not there (unplugged, moved or deleted)"
+
+
 def _fourcc_text(value: float) -> str:
     code = int(value)
     text = "".join(chr((code >> (8 * i)) & 0xFF) for i in range(4))
@@ -173,12 +178,13 @@ def open_capture(
 ) -> tuple[cv2.VideoCapture, np.ndarray, CameraInfo]:
     """Open the camera, ask for the settings, read a first frame; raise CameraError saying why not."""
     src = parse_source(settings.device)
+    if src.path and not os.path.exists(src.path):
+        raise CameraError(gone(src))
     target: int | str = src.index if src.kind == "index" else (src.path or src.spec)
     cap = cv2.VideoCapture(target, _api(src))
     if not cap.isOpened():
         cap.release()
-        reason = missing_reason(settings.device) or "cannot open it (busy, or not a camera?)"
-        raise CameraError(f"camera {src.spec}: {reason}")
+        raise CameraError(f"camera {src.spec}: cannot open it (busy, or not a camera?)")
     if src.live:
         # V4L2 wants the pixel format before the size.
         cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter.fourcc(*settings.fourcc))
@@ -323,7 +329,7 @@ class CameraReader:
         assert self._cap is not None
         src = self._src
         if src.path and not os.path.exists(src.path):
-            self._fail(f"camera {src.spec}: gone (unplugged, moved or deleted)")
+            self._fail(gone(src))
             return
         ok, frame = self._cap.read()
         if not ok or frame is None:

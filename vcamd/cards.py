@@ -17,7 +17,7 @@ FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
 def _centred(img: np.ndarray, text: str, y: int, scale: float, colour: tuple[int, int, int]) -> None:
-    h, w = img.shape[:2]
+    w = img.shape[1]
     thickness = max(1, round(scale * 2))
     (tw, th), _ = cv2.getTextSize(text, FONT, scale, thickness)
     while tw > w * 0.9 and scale > 0.3:

@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     proc = sub.add_parser("process", parents=[common], help="apply an effect to image or video files")
     proc.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="images or videos")
     proc.add_argument("-o", "--output", type=Path, required=True, help="output file, or folder for several")
-    proc.add_argument("--effect", choices=EFFECTS, default="blur")
+    proc.add_argument("--effect", choices=EFFECTS, help="default: from --background, else the config's")
     proc.add_argument("--background", help="image, video or folder for image/video/slideshow")
     proc.add_argument("--color", help="colour for color/mask, #rrggbb")
     proc.add_argument("--blur-strength", type=int, help="1..100")

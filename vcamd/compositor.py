@@ -68,26 +68,23 @@ class Compositor:
         return out
 
     def blend_full(self, fg: np.ndarray, bg: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-        """The same result as :meth:`blend`, computed over every pixel (the reference it is tested against)."""
+        """What :meth:`blend` returns, computed over every pixel (the reference the tests compare with)."""
         self._ensure(fg.shape)
         h, w = alpha.shape[:2]
         self._blend_rect(fg, bg, alpha, self._out, 0, h, 0, w)
         return self._out
 
-    @staticmethod
-    def _blocks(img: np.ndarray, nb: int, nw: int) -> np.ndarray:
-        """A (band, word, row, 8[, 3]) view of the first ``nb`` bands of ``img``."""
-        band = img.shape[0] // nb if nb else 0
+    def _views(self, img: np.ndarray, edge: np.ndarray) -> np.ndarray:
+        """``img`` seen as (band, word, row, 8[, 3]) blocks, for fancy-indexing whole blocks at once."""
+        nb, nw = edge.shape
+        band = self.BAND
+        s0, s1 = img.strides[:2]
         return np.lib.stride_tricks.as_strided(
             img,
             (nb, nw, band, _WORD, *img.shape[2:]),
-            (img.strides[0] * band, img.strides[1] * _WORD, img.strides[0], *img.strides[1:]),
+            (s0 * band, s1 * _WORD, s0, s1, *img.strides[2:]),
             writeable=img.flags.writeable,
         )
-
-    def _views(self, img: np.ndarray, edge: np.ndarray) -> np.ndarray:
-        nb, nw = edge.shape
-        return self._blocks(img[: nb * self.BAND], nb, nw)
 
     def _gather_edges(
         self, edge: np.ndarray, fg: np.ndarray, bg: np.ndarray, alpha: np.ndarray
@@ -146,7 +143,7 @@ class Compositor:
         cv2.add(prod, dst, dst=dst)
 
     def with_alpha(self, frame: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-        """``frame`` as BGRA with ``alpha`` as its alpha channel (for transparent stills), in a reused buffer."""
+        """``frame`` as BGRA with ``alpha`` as its alpha channel (transparent stills), in a reused buffer."""
         self._ensure(frame.shape)
         if self._bgra is None:
             self._bgra = np.empty((*frame.shape[:2], 4), np.uint8)

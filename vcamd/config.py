@@ -150,15 +150,26 @@ class SegmentationSettings(_Section):
     """How the person is found and how the matte is shaped."""
 
     model: str = Field(
-        "landscape",
-        description='"landscape" (256x144, fastest), "general" (256x256), or the path of a .tflite model.',
+        "auto",
+        description='"auto" (landscape for wide pictures, general for 4:3, square and portrait ones), '
+        '"landscape" (256x144, fastest), "general" (256x256), or the path of a .tflite model.',
     )
-    threshold: float = Field(0.5, gt=0.0, lt=1.0, description="Model confidence above which a pixel is you.")
-    softness: float = Field(0.3, ge=0.0, le=1.0, description="Width of the soft edge around you; 0 = hard.")
+    threshold: float = Field(
+        0.6, gt=0.0, lt=1.0, description="Model confidence at the middle of your edge; higher = tighter."
+    )
+    softness: float = Field(
+        0.2, ge=0.0, le=1.0, description="Confidence width of the soft edge around you; 0 = hard."
+    )
     smoothing: float = Field(
-        0.5, ge=0.0, lt=1.0, description="Steadiness against flicker from frame to frame; 0 = none."
+        0.9, ge=0.0, lt=1.0,
+        description="Steadiness against flicker from frame to frame; 0 = none. With refine, it only "
+        "holds still parts of the picture: moving edges follow at once.",
     )
-    refine: bool = Field(True, description="Snap the matte's edges to the edges in the camera picture.")
+    refine: bool = Field(
+        True,
+        description="Look closer at you (a crop around you), snap the matte's edges to the camera picture, "
+        "and smooth only where the picture is still.",
+    )
 
 
 class DaemonSettings(_Section):

@@ -17,6 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from vcamd import media
 from vcamd.config import EffectSettings, parse_color
 from vcamd.errors import VcamdError
 from vcamd.matte import MatteResult
@@ -230,7 +231,9 @@ class SlideshowEffect(Effect):
 
 
 class VideoEffect(Effect):
-    """A looping background video, advanced by stream time so it plays at its own speed at any output fps."""
+    """A looping background video, run by stream time: at time ``t`` it shows its frame
+    ``int(t * its_fps)`` modulo its length, so it keeps its own speed at any output frame rate, one decoded
+    frame per output frame at most (a slower output skips frames, a faster one repeats them)."""
 
     def __init__(self, path: str) -> None:
         p = Path(path).expanduser()
@@ -239,51 +242,55 @@ class VideoEffect(Effect):
                 f"background video {p if path else '(none)'}: no such file; set effect.background to a video"
             )
         self.path = p
-        self._cap = self._open()
-        ok, first = self._cap.read()
-        if not ok:
-            raise EffectError(f"background video {p}: cannot decode it; convert it to mp4 (H.264)")
-        fps = self._cap.get(cv2.CAP_PROP_FPS)
-        self.fps = fps if fps and fps > 0 else 30.0
+        try:
+            self._reader = media.FrameReader(p)
+            first = self._reader.read()
+        except media.MediaError as e:
+            raise EffectError(f"background video {e}; convert it to mp4 (H.264)") from None
+        if first is None:
+            self._reader.close()
+            raise EffectError(f"background video {p}: has no frames; use another video")
+        self.fps = self._reader.fps
+        self.length: int | None = None  # frame count, learned at the first end of file
         self._raw = first
         self._pos = 0  # index of self._raw
         self._fitted: np.ndarray | None = None
         self._fitted_pos = -1
 
-    def _open(self) -> cv2.VideoCapture:
-        cap = cv2.VideoCapture(str(self.path))
-        if not cap.isOpened():
-            raise EffectError(f"background video {self.path}: cannot open it; convert it to mp4 (H.264)")
-        return cap
+    def frame_index(self, t: float) -> int:
+        """Which frame of the background shows at stream time ``t`` (once its length is known)."""
+        target = max(0, int(t * self.fps))
+        return target % self.length if self.length else target
+
+    def _restart(self) -> None:
+        self._reader.restart()
+        first = self._reader.read()
+        if first is not None:
+            self._raw = first
+        self._pos = 0
 
     def _seek(self, target: int) -> None:
         if target < self._pos:  # looped: start again
-            self._cap.release()
-            self._cap = self._open()
-            ok, self._raw = self._cap.read()
-            self._pos = 0
+            self._restart()
         while self._pos < target:
-            ok, frame = self._cap.read()
-            if not ok:  # end of file: loop
-                self._cap.release()
-                self._cap = self._open()
-                ok, frame = self._cap.read()
-                if not ok:
-                    return
-                self._pos, self._raw = 0, frame
-                return
+            frame = self._reader.read()
+            if frame is None:  # end of file: now the length is known
+                self.length = self._pos + 1
+                target %= self.length
+                self._restart()
+                continue
             self._pos += 1
             self._raw = frame
 
     def render(self, frame: np.ndarray, matte: MatteResult, t: float) -> np.ndarray:
-        self._seek(int(t * self.fps))
+        self._seek(self.frame_index(t))
         if self._fitted is None or self._fitted_pos != self._pos or self._fitted.shape != frame.shape:
             self._fitted = cover_fit(self._raw, (frame.shape[1], frame.shape[0]))
             self._fitted_pos = self._pos
         return self._fitted
 
     def close(self) -> None:
-        self._cap.release()
+        self._reader.close()
 
 
 def build(settings: EffectSettings) -> Effect:

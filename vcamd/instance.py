@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from pathlib import Path
 from types import TracebackType
 
@@ -25,8 +26,13 @@ class AlreadyRunning(VcamdError):
 
 
 def lock_path() -> Path:
-    """The lock file: in the runtime dir (``$XDG_RUNTIME_DIR/vcamd``), else the state dir."""
-    for folder in (platformdirs.user_runtime_dir("vcamd"), platformdirs.user_state_dir("vcamd")):
+    """The lock file: in the runtime dir (``$XDG_RUNTIME_DIR/vcamd``), else the user's state dir."""
+    folders = [platformdirs.user_state_dir("vcamd")]
+    if os.environ.get("XDG_RUNTIME_DIR") or not sys.platform.startswith("linux"):
+        with warnings.catch_warnings():  # platformdirs warns about a runtime dir it does not like
+            warnings.simplefilter("ignore")
+            folders.insert(0, platformdirs.user_runtime_dir("vcamd"))
+    for folder in folders:
         try:
             Path(folder).mkdir(parents=True, exist_ok=True)
         except OSError:
@@ -77,8 +83,8 @@ class InstanceLock:
             pid = running_pid(self.path)
             who = f"pid {pid}" if pid else "another process"
             raise AlreadyRunning(
-                f"vcamd is already running ({who}); quit it from its tray icon or stop it (kill {pid or 'PID'}) "
-                "before starting another"
+                f"vcamd is already running ({who}); quit it from its tray icon or stop it "
+                f"(kill {pid or 'PID'}) before starting another"
             )
         os.ftruncate(fd, 0)
         os.lseek(fd, 0, os.SEEK_SET)

@@ -1,12 +1,19 @@
 """Model confidence mask -> full-resolution alpha.
 
 Promises:
-- ``Matte.compute(conf, frame)`` returns a :class:`MatteResult`: ``small`` (uint8 at model resolution) and
-  ``full`` (uint8 at the frame's size, 255 = person). Both are buffers reused by the next call.
+- ``Matte.compute(conf, frame, region)`` returns a :class:`MatteResult`: ``small`` (uint8 at a reduced
+  resolution with the frame's shape) and ``full`` (uint8 at the frame's size, 255 = person). Both are
+  buffers reused by the next call. ``region`` is the part of the frame ``conf`` covers (the segmenter's
+  crop; default: the whole frame); outside it the alpha is 0.
 - The alpha is soft: confidence is mapped through a ramp of width ``softness`` centred on ``threshold``
   (``softness = 0`` is a hard cut).
-- In streaming mode, ``smoothing`` damps frame-to-frame flicker; ``reset()`` forgets the history.
-- All work before the final upsample happens at model resolution, where it is nearly free.
+- With ``refine`` (the default), the confidence is moved onto a work grid of the frame (long side at most
+  320 pixels), where a guided filter against the camera picture snaps its edges to the picture's edges;
+  in streaming mode, temporal smoothing of strength ``smoothing`` then holds only the still parts of the
+  picture, while wherever the picture changes the alpha follows the current frame at once (no lag).
+- Without ``refine``: the plain path, ramp and exponential smoothing at model resolution, then bilinear
+  upsampling (the cheap reference the refinements are measured against).
+- ``reset()`` forgets the history; the work before the final upsample costs about 2 ms at 720p.
 """
 
 from __future__ import annotations
@@ -18,6 +25,18 @@ import numpy as np
 
 from vcamd.config import SegmentationSettings
 
+#: The refinement work grid: the frame shrunk until its long side is at most this.
+WORK_LONG_SIDE = 320
+#: Guided filter: window radius in work pixels, and regularisation (in (0..1 intensity)^2).
+GUIDE_RADIUS = 4
+GUIDE_EPS = 1e-3
+GUIDE_COLOR = False
+#: Motion gate: mean |grey change| over 5x5 work pixels below LO counts as still, above HI as moving.
+MOTION_LO = 8.0
+MOTION_HI = 24.0
+
+Region = tuple[float, float, float, float]
+
 
 @dataclass
 class MatteResult:
@@ -27,6 +46,46 @@ class MatteResult:
     full: np.ndarray
 
 
+def work_size(width: int, height: int) -> tuple[int, int]:
+    """(w, h) of the refinement grid for a ``width`` x ``height`` frame (never larger than the frame)."""
+    s = min(1.0, WORK_LONG_SIDE / max(width, height))
+    return max(1, round(width * s)), max(1, round(height * s))
+
+
+def to_grid(conf: np.ndarray, region: Region | None, frame_size: tuple[int, int],
+            grid: tuple[int, int]) -> np.ndarray:
+    """``conf`` (covering ``region`` of a frame of ``frame_size``) resampled onto ``grid`` over the frame.
+
+    Pixel centres line up as in ``cv2.resize``; grid pixels outside the region get 0.
+    """
+    w, h = frame_size
+    gw, gh = grid
+    if region is None or region == (0.0, 0.0, float(w), float(h)):
+        return cv2.resize(conf, grid, interpolation=cv2.INTER_LINEAR)
+    x0, y0, x1, y1 = region
+    sx, sy = conf.shape[1] / (x1 - x0), conf.shape[0] / (y1 - y0)  # model pixels per frame pixel
+    gx, gy = gw / w, gh / h  # grid pixels per frame pixel
+    inv = np.array([[sx / gx, 0, (0.5 / gx - x0) * sx - 0.5], [0, sy / gy, (0.5 / gy - y0) * sy - 0.5]],
+                   np.float32)
+    out = cv2.warpAffine(conf, inv, grid, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                         borderMode=cv2.BORDER_REPLICATE)
+    c0, r0 = max(0, round(x0 * gx)), max(0, round(y0 * gy))
+    c1, r1 = min(gw, round(x1 * gx)), min(gh, round(y1 * gy))
+    out[:r0] = 0
+    out[r1:] = 0
+    out[:, :c0] = 0
+    out[:, c1:] = 0
+    return out
+
+
+def ramp(conf: np.ndarray, threshold: float, softness: float) -> np.ndarray:
+    """uint8 alpha of float confidence: 0 below ``threshold - softness/2``, 255 above the other side."""
+    soft = max(softness, 1e-3)
+    out = (conf - (threshold - soft / 2.0)) * (255.0 / soft)
+    np.clip(out, 0, 255, out=out)
+    return out.astype(np.uint8)
+
+
 class Matte:
     """Turns per-frame confidence masks into a stable, soft, frame-sized alpha."""
 
@@ -34,39 +93,59 @@ class Matte:
         self.settings = settings
         self.video = video
         self._state: np.ndarray | None = None
+        self._prev_gray: np.ndarray | None = None
+        self._guide: np.ndarray | None = None
         self._full: np.ndarray | None = None
 
     def reset(self) -> None:
         """Forget the temporal history (a new scene, or a new camera)."""
         self._state = None
+        self._prev_gray = None
 
     def adopt_history(self, other: Matte) -> None:
         """Continue from ``other``'s temporal state (settings changed mid-stream, same camera)."""
-        self._state = other._state
+        self._state, self._prev_gray = other._state, other._prev_gray
 
-    def _smooth(self, conf: np.ndarray) -> np.ndarray:
+    def _plain(self, conf: np.ndarray) -> np.ndarray:
         k = self.settings.smoothing if self.video else 0.0
         if k <= 0.0 or self._state is None or self._state.shape != conf.shape:
             self._state = conf.copy()
         else:
             cv2.addWeighted(self._state, k, conf, 1.0 - k, 0.0, dst=self._state)
-        return self._state
+        return ramp(self._state, self.settings.threshold, self.settings.softness)
 
-    def _ramp(self, conf: np.ndarray) -> np.ndarray:
-        s = self.settings
-        soft = max(s.softness, 1e-3)
-        lo = s.threshold - soft / 2.0
-        out = (conf - lo) * (255.0 / soft)
-        np.clip(out, 0, 255, out=out)
-        return out.astype(np.uint8)
-
-    def compute(self, conf: np.ndarray, frame: np.ndarray) -> MatteResult:
-        """Alpha for ``frame`` from ``conf`` (float32 in [0, 1] at model resolution)."""
-        smoothed = self._smooth(conf)
-        small = self._ramp(smoothed)
+    def _refined(self, conf: np.ndarray, frame: np.ndarray, region: Region | None) -> np.ndarray:
         h, w = frame.shape[:2]
+        grid = work_size(w, h)
+        if self._guide is None or self._guide.shape[:2] != (grid[1], grid[0]):
+            self._guide = np.empty((grid[1], grid[0], 3), np.uint8)
+        cv2.resize(frame, grid, dst=self._guide, interpolation=cv2.INTER_LINEAR)
+        target = to_grid(conf, region, (w, h), grid)
+        gray = cv2.cvtColor(self._guide, cv2.COLOR_BGR2GRAY)
+        target = cv2.ximgproc.guidedFilter(self._guide if GUIDE_COLOR else gray, target, GUIDE_RADIUS, GUIDE_EPS * 255.0**2)
+        prev, self._prev_gray = self._prev_gray, gray
+        k = self.settings.smoothing if self.video else 0.0
+        state = self._state
+        if k <= 0.0 or state is None or prev is None or state.shape != target.shape:
+            self._state = state = target
+        else:
+            motion = cv2.blur(cv2.absdiff(gray, prev), (5, 5)).astype(np.float32)
+            # Weight of the new frame per pixel: 1 - k where the picture is still, 1 where it moves.
+            gate = np.clip((motion - MOTION_LO) * (k / (MOTION_HI - MOTION_LO)), 0.0, k)
+            gate += 1.0 - k
+            state += gate * (target - state)
+        return ramp(state, self.settings.threshold, self.settings.softness)
+
+    def compute(self, conf: np.ndarray, frame: np.ndarray, region: Region | None = None) -> MatteResult:
+        """Alpha for ``frame`` from ``conf`` (float32 in [0, 1] at model resolution, covering ``region``)."""
+        h, w = frame.shape[:2]
+        if self.settings.refine:
+            small = self._refined(conf, frame, region)
+        else:
+            if region is not None:
+                conf = to_grid(conf, region, (w, h), (conf.shape[1], conf.shape[0]))
+            small = self._plain(conf)
         if self._full is None or self._full.shape != (h, w):
             self._full = np.empty((h, w), np.uint8)
         cv2.resize(small, (w, h), dst=self._full, interpolation=cv2.INTER_LINEAR)
         return MatteResult(small, self._full)
-

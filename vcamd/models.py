@@ -10,6 +10,7 @@ Promises:
 
 from __future__ import annotations
 
+import http.client
 import logging
 import os
 import tempfile
@@ -54,6 +55,10 @@ MODELS: dict[str, ModelInfo] = {
         (256, 256),
     ),
 }
+
+
+#: Not a file: the segmenter picks ``landscape`` or ``general`` by the picture's shape (both are fetched).
+AUTO = "auto"
 
 
 class ModelError(VcamdError):
@@ -113,12 +118,12 @@ def download(info: ModelInfo, dest_dir: Path | None = None, *, timeout: float = 
         f"{info.filename}"
     )
     dest_dir.mkdir(parents=True, exist_ok=True)
-    log.info("downloading the %s model from %s", info.name, url)
+    log.debug("downloading the %s model from %s", info.name, url)
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:
             data = resp.read()
-    except (urllib.error.URLError, OSError, TimeoutError) as e:
-        reason = getattr(e, "reason", e)
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
+        reason = getattr(e, "reason", None) or e
         raise ModelError(
             f"model '{info.name}' is not on this machine and could not be downloaded ({reason}); {hint}"
         ) from None
@@ -138,6 +143,9 @@ def download(info: ModelInfo, dest_dir: Path | None = None, *, timeout: float = 
 
 def resolve(name_or_path: str, *, allow_download: bool = True) -> Path:
     """Return a checked model file for a built-in name or a path (see module docstring)."""
+    if name_or_path == AUTO:
+        resolve("general", allow_download=allow_download)
+        return resolve("landscape", allow_download=allow_download)
     if name_or_path in MODELS:
         found = find(name_or_path)
         if found is None:

@@ -74,10 +74,11 @@ class Pipeline:
             segmenter = None
             if needs_model:
                 same_model = current is not None and current.segmenter is not None and (
-                    current.cfg.segmentation.model == cfg.segmentation.model
+                    (current.cfg.segmentation.model, current.cfg.segmentation.refine)
+                    == (cfg.segmentation.model, cfg.segmentation.refine)
                 )
                 segmenter = current.segmenter if same_model and current else Segmenter(
-                    cfg.segmentation.model, video=self.video
+                    cfg.segmentation.model, video=self.video, crop=cfg.segmentation.refine
                 )
             matte = Matte(cfg.segmentation, video=self.video)
             if current is not None and current.matte.settings.model == cfg.segmentation.model:
@@ -137,7 +138,7 @@ class Pipeline:
         ts = timestamp_ms if timestamp_ms is not None else int(t * 1000)
         conf = st.segmenter.segment(frame, ts)
         t1 = time.perf_counter()
-        matte = st.matte.compute(conf, frame)
+        matte = st.matte.compute(conf, frame, st.segmenter.region)
         t2 = time.perf_counter()
         if st.cfg.effect.name == "transparent":
             out = self._compositor.with_alpha(frame, matte.full)

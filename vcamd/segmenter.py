@@ -2,7 +2,14 @@
 
 Promises:
 - ``Segmenter.segment(frame)`` returns the person-confidence mask as float32 in [0, 1] at the model's
-  input resolution (never at frame size: upsampling is the matte's job).
+  input resolution (never at frame size: upsampling is the matte's job). ``region`` then holds the part of
+  the frame, ``(x0, y0, x1, y1)`` in frame pixels, that the mask covers; outside it there is no person.
+- Model ``auto`` picks by the frame's shape: ``landscape`` (256x144) for frames wider than 4:3,
+  ``general`` (256x256) for 4:3, square and portrait ones, so the model sees the person undistorted.
+- With ``crop`` on, the model looks at a region around the person (with a margin, grown to the model's
+  shape) instead of the whole frame, so the person covers more of its input. In VIDEO mode the region comes
+  from the previous frame and only moves when the person leaves it or it is much too large; in IMAGE mode
+  a first pass over the whole frame finds it.
 - VIDEO running mode for streams (timestamps are made strictly increasing), IMAGE mode for stills.
 - The MediaPipe task is closed by ``close()`` or on leaving a ``with`` block.
 """
@@ -21,44 +28,118 @@ from vcamd.errors import VcamdError
 log = logging.getLogger(__name__)
 
 DEFAULT_INPUT = (256, 256)
+AUTO = models.AUTO
+#: Frames at least this much wider than tall get the landscape model under ``auto`` (4:3 does not).
+LANDSCAPE_MIN_ASPECT = 1.4
+#: Margin added on each side of the person's box, as a share of the box's size.
+CROP_MARGIN = 0.15
+#: A crop region is kept while the person stays inside it and it is no more than this much too large.
+CROP_SLACK = 1.5
+
+Region = tuple[float, float, float, float]
 
 
 class SegmenterError(VcamdError):
     """The model could not be loaded or run."""
 
 
+def choose_model(width: int, height: int) -> str:
+    """The built-in model that fits a ``width`` x ``height`` picture best (what ``auto`` uses)."""
+    return "landscape" if width >= LANDSCAPE_MIN_ASPECT * height else "general"
+
+
+def fit_region(box: Region, aspect: float, size: tuple[int, int]) -> Region:
+    """``box`` plus its margin, grown towards ``aspect`` (w/h) as far as the frame ``size`` allows."""
+    w, h = size
+    x0, y0, x1, y1 = box
+    mx, my = CROP_MARGIN * (x1 - x0), CROP_MARGIN * (y1 - y0)
+    x0, y0, x1, y1 = max(0.0, x0 - mx), max(0.0, y0 - my), min(float(w), x1 + mx), min(float(h), y1 + my)
+    bw, bh = x1 - x0, y1 - y0
+    if bw < bh * aspect:
+        bw = min(float(w), bh * aspect)
+    else:
+        bh = min(float(h), bw / aspect)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    x0 = min(max(0.0, cx - bw / 2), w - bw)
+    y0 = min(max(0.0, cy - bh / 2), h - bh)
+    return (x0, y0, x0 + bw, y0 + bh)
+
+
+def _area(r: Region) -> float:
+    return (r[2] - r[0]) * (r[3] - r[1])
+
+
+def _covers(r: Region, w: int, h: int) -> bool:
+    """True if ``r`` is the whole ``w`` x ``h`` frame, give or take half a pixel."""
+    return r[0] <= 0.5 and r[1] <= 0.5 and r[2] >= w - 0.5 and r[3] >= h - 0.5
+
+
+def _inside(a: Region, b: Region) -> bool:
+    return a[0] >= b[0] and a[1] >= b[1] and a[2] <= b[2] and a[3] <= b[3]
+
+
 class Segmenter:
     """A MediaPipe ImageSegmenter asked for confidence masks only."""
 
-    def __init__(self, model: str = "landscape", *, video: bool = True) -> None:
+    def __init__(self, model: str = AUTO, *, video: bool = True, crop: bool = False) -> None:
+        self.model = model
+        self.video = video
+        self.crop = crop
+        names = ("landscape", "general") if model == AUTO else (model,)
+        self._paths = {n: models.resolve(n) for n in names}
+        self._task = None
+        self._task_name = ""
+        self.input_size: tuple[int, int] = DEFAULT_INPUT
+        self._small = self._rgb = np.empty((0, 0, 3), np.uint8)
+        self._load(names[0])
+        self.region: Region = (0.0, 0.0, 0.0, 0.0)
+        self._next: Region | None = None
+        self._frame_size = (0, 0)
+        self._last_ts = -1
+
+    @property
+    def path(self) -> str:
+        """The model file in use."""
+        return str(self._paths[self._task_name])
+
+    def _load(self, name: str) -> None:
         from mediapipe.tasks.python import BaseOptions, vision
 
-        self.model = model
-        self.path = models.resolve(model)
-        self.input_size: tuple[int, int] = models.input_size(model) or DEFAULT_INPUT
-        self.video = video
-        mode = vision.RunningMode.VIDEO if video else vision.RunningMode.IMAGE
+        path = self._paths[name]
+        mode = vision.RunningMode.VIDEO if self.video else vision.RunningMode.IMAGE
         opts = vision.ImageSegmenterOptions(
-            base_options=BaseOptions(model_asset_path=str(self.path)),
+            base_options=BaseOptions(model_asset_path=str(path)),
             running_mode=mode,
             output_confidence_masks=True,
             output_category_mask=False,
         )
         try:
-            self._task = vision.ImageSegmenter.create_from_options(opts)
+            task = vision.ImageSegmenter.create_from_options(opts)
         except (RuntimeError, ValueError) as e:
-            raise SegmenterError(f"model {self.path}: MediaPipe could not load it ({e})") from None
-        self._last_ts = -1
-        self._small = np.empty((self.input_size[1], self.input_size[0], 3), np.uint8)
+            raise SegmenterError(f"model {path}: MediaPipe could not load it ({e})") from None
+        self.close()
+        self._task, self._task_name = task, name
+        self.input_size = models.input_size(name) or DEFAULT_INPUT
+        w, h = self.input_size
+        self._small = np.empty((h, w, 3), np.uint8)
         self._rgb = np.empty_like(self._small)
 
-    def segment(self, frame: np.ndarray, timestamp_ms: int | None = None) -> np.ndarray:
-        """Person confidence of BGR ``frame`` as float32 (h, w) at the model's input size."""
+    def _run(self, frame: np.ndarray, region: Region, timestamp_ms: int | None) -> np.ndarray:
         import mediapipe as mp
 
-        cv2.resize(frame, self.input_size, dst=self._small, interpolation=cv2.INTER_LINEAR)
+        h, w = frame.shape[:2]
+        mw, mh = self.input_size
+        if _covers(region, w, h):
+            cv2.resize(frame, (mw, mh), dst=self._small, interpolation=cv2.INTER_LINEAR)
+        else:
+            x0, y0, x1, y1 = region
+            sx, sy = mw / (x1 - x0), mh / (y1 - y0)
+            m = np.array([[sx, 0, (0.5 - x0) * sx - 0.5], [0, sy, (0.5 - y0) * sy - 0.5]], np.float32)
+            cv2.warpAffine(frame, m, (mw, mh), dst=self._small, flags=cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_REPLICATE)
         cv2.cvtColor(self._small, cv2.COLOR_BGR2RGB, dst=self._rgb)
         image = mp.Image(image_format=mp.ImageFormat.SRGB, data=self._rgb)
+        assert self._task is not None
         if self.video:
             ts = self._last_ts + 1 if timestamp_ms is None else int(timestamp_ms)
             ts = max(ts, self._last_ts + 1)
@@ -67,7 +148,50 @@ class Segmenter:
         else:
             result = self._task.segment(image)
         mask = result.confidence_masks[-1].numpy_view()
-        return np.asarray(mask, dtype=np.float32).reshape(mask.shape[0], mask.shape[1])
+        self.region = region
+        # A copy: the view points into MediaPipe's buffer, which does not outlive ``result``.
+        return np.array(mask, dtype=np.float32).reshape(mask.shape[0], mask.shape[1])
+
+    def _person_region(self, conf: np.ndarray) -> Region | None:
+        """Where the person of ``conf`` (covering ``self.region``) is, with margin; None if nobody."""
+        cols = np.flatnonzero((conf >= 0.5).any(axis=0))
+        if cols.size == 0:
+            return None
+        rows = np.flatnonzero((conf >= 0.5).any(axis=1))
+        x0, y0, x1, y1 = self.region
+        sx, sy = (x1 - x0) / conf.shape[1], (y1 - y0) / conf.shape[0]
+        box = (x0 + cols[0] * sx, y0 + rows[0] * sy, x0 + (cols[-1] + 1) * sx, y0 + (rows[-1] + 1) * sy)
+        mw, mh = self.input_size
+        return fit_region(box, mw / mh, self._frame_size)
+
+    def segment(self, frame: np.ndarray, timestamp_ms: int | None = None) -> np.ndarray:
+        """Person confidence of BGR ``frame`` as float32 (h, w) at the model's input size."""
+        h, w = frame.shape[:2]
+        full: Region = (0.0, 0.0, float(w), float(h))
+        if (w, h) != self._frame_size:
+            self._frame_size, self._next = (w, h), None
+            if self.model == AUTO and choose_model(w, h) != self._task_name:
+                self._load(choose_model(w, h))
+        if not self.crop:
+            return self._run(frame, full, timestamp_ms)
+        if self.video:
+            conf = self._run(frame, self._next or full, timestamp_ms)
+            wanted = self._person_region(conf)
+            cur = self._next
+            if wanted is None:
+                self._next = None
+            elif cur is None or not _inside(wanted, cur) or _area(cur) > CROP_SLACK * _area(wanted):
+                self._next = wanted
+            return conf
+        conf = self._run(frame, full, timestamp_ms)
+        wanted = self._person_region(conf)
+        if wanted is None or _area(wanted) >= 0.99 * _area(full):
+            return conf
+        return self._run(frame, wanted, timestamp_ms)
+
+    def reset(self) -> None:
+        """Forget where the person was (a new scene, or a new camera)."""
+        self._next = None
 
     def close(self) -> None:
         """Release the MediaPipe task (safe to call twice)."""

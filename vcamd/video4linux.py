@@ -105,12 +105,12 @@ def load_hint(label: str) -> str:
         else "install v4l2loopback (Debian/Ubuntu: sudo apt install v4l2loopback-dkms), then "
     )
     keep = (
-        f"to keep it after a reboot, copy {MODPROBE_CONF} to /etc/modprobe.d/ and {MODULES_LOAD_CONF} to "
+        f"for every boot copy {MODPROBE_CONF} to /etc/modprobe.d/ and {MODULES_LOAD_CONF} to "
         "/etc/modules-load.d/"
     )
     if label != "VBG Camera":
         keep += f' and change card_label there to "{label}"'
-    return f"{install}load it with: {modprobe_command(label)} ({keep})"
+    return f"{install}load it: {modprobe_command(label)} ({keep})"
 
 
 def device_number(path: str) -> int | None:

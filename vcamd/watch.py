@@ -1,8 +1,8 @@
 """What changes under a running daemon: the settings file, and which apps have the virtual camera open.
 
 Promises:
-- ``FileWatcher.changed()`` is True once per change of the file (edited, replaced, created or deleted), told by
-  its stat, after the change has held still for one poll (so a half-written file is not read); ``mark()``
+- ``FileWatcher.changed()`` is True once per change of the file (edited, replaced, created or deleted), told
+  by its stat, after the change has held still for one poll (so a half-written file is not read); ``mark()``
   takes the file as it is now (after the daemon's own writes).
 - ``readers_of(path)`` lists the other processes holding ``path`` open (Linux ``/proc/*/fd``).
 - ``ReaderWatch.poll(timeout)`` says whether some other process reads the virtual camera: True as soon as one
@@ -39,7 +39,7 @@ class FileWatcher:
         return (st.st_mtime_ns, st.st_size, st.st_ino)
 
     def changed(self) -> bool:
-        """True when the file differs from the last ``changed()``/``mark()`` and held still since last poll."""
+        """True if the file differs from the last ``changed()``/``mark()`` and held still a poll."""
         now = self._read()
         stable, self._seen = now == self._seen, now
         if now != self._stamp and stable:
@@ -110,7 +110,7 @@ class ReaderWatch:
         self.in_use = bool(readers_of(self.path)) if self.supported else True
 
     def poll(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds (less when a scan is due), then return whether the device is read."""
+        """Wait up to ``timeout`` seconds (less if a scan is due), then return whether the device is read."""
         if not self.supported:
             time.sleep(timeout)
             return True

@@ -1,0 +1,82 @@
+"""``vcamd bench`` runs both pipelines and reports them (no timing asserted: numbers are for benchmarks)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from conftest import DATA
+
+from vcamd import bench
+from vcamd.cli import main
+
+
+def _json(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, object]:
+    assert main(["bench", "--json", *args]) == 0
+    return json.loads(capsys.readouterr().out)  # type: ignore[no-any-return]
+
+
+def test_json_has_exactly_the_promised_keys(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("VCAMD_DATA_DIR", str(DATA))
+    result = _json(capsys, "--size", "320x180", "--frames", "4")
+    assert list(result) == ["size", "effect", "frames", "vcamd", "naive", "cpu_ratio"]
+    assert (result["size"], result["effect"], result["frames"]) == ("320x180", "blur", 4)
+    for side in ("vcamd", "naive"):
+        timing = result[side]
+        assert isinstance(timing, dict)
+        assert list(timing) == ["wall_ms_median", "cpu_ms_per_frame"]
+        assert all(isinstance(v, float) and v > 0 for v in timing.values())
+    vc, nv = result["vcamd"], result["naive"]
+    assert isinstance(vc, dict) and isinstance(nv, dict)
+    assert result["cpu_ratio"] == pytest.approx(nv["cpu_ms_per_frame"] / vc["cpu_ms_per_frame"], rel=0.02)
+
+
+def test_frames_come_from_the_shared_clip_or_are_generated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VCAMD_DATA_DIR", str(DATA))
+    frames, source = bench.load_frames((160, 90), 3)
+    assert source == bench.PREFERRED_CLIP and len(frames) == 3 and frames[0].shape == (90, 160, 3)
+    monkeypatch.setenv("VCAMD_DATA_DIR", str(tmp_path))  # a data folder with no videos
+    frames, source = bench.load_frames((160, 90), 3)
+    assert source == "generated frames" and frames[0].shape == (90, 160, 3)
+    assert not np.array_equal(frames[0], frames[2])  # the shape moves
+
+
+def test_the_naive_pipeline_is_the_tutorial_one() -> None:
+    img = cv2.imread(str(DATA / "stills" / "maxine_LeFret_000900.jpg"))
+
+    def blur(frame: np.ndarray, t: float) -> np.ndarray:
+        return cv2.GaussianBlur(frame, (55, 55), 0)
+
+    naive = bench.NaivePipeline("landscape", blur)
+    try:
+        out = naive.process(img, 0.0)
+    finally:
+        naive.close()
+    same = (out == img).all(axis=2)
+    blurred = (out == blur(img, 0)).all(axis=2)
+    assert (same | blurred).all()  # every pixel is either the frame or the blur: a hard np.where cut
+    assert 0.1 < same.mean() < 0.9
+
+
+def test_text_report_and_stand_in_background(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("VCAMD_DATA_DIR", str(tmp_path))
+    assert main(["bench", "--size", "192x108", "--frames", "3", "--effect", "image"]) == 0
+    out = capsys.readouterr().out
+    assert "192x108, effect image, 3 frames (generated frames)" in out
+    assert "vcamd" in out and "naive" in out and "less CPU than the naive pipeline" in out
+
+
+@pytest.mark.parametrize("args", [["--size", "big"], ["--size", "10x10"], ["--frames", "0"]])
+def test_bad_arguments_are_one_line(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("vcamd: error: --")

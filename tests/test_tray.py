@@ -1,0 +1,441 @@
+"""The tray: real pystray (gtk backend) on Xvfb, docked in a real tray host (trayer), clicked with xdotool.
+
+Screenshots land in tests/artifacts/ for a person to look at. The menu logic is also driven through
+pystray's own menu objects, and error cases through a fresh process each.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from conftest import DATA, VIDEOS
+from PIL import Image, ImageGrab
+
+from vcamd import autostart, config, effects, icons
+from vcamd.control import State, Status
+from vcamd.tray import Tray, TrayUnavailable, open_command
+
+CONFIG_TEXT = """\
+# my camera settings
+[effect]
+name = "blur"  # what I like
+backgrounds_dir = "{backgrounds}"
+"""
+
+
+class FileControl:
+    """A Control without a pipeline: changes are validated as the daemon does and saved with tomlkit."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._cfg = config.load(path)
+        self._subscribers: list[Callable[[Status], None]] = []
+        self.stopped = threading.Event()
+        self.nexts = 0
+
+    def status(self) -> Status:
+        state = State.PRIVACY if self._cfg.daemon.privacy else State.LIVE
+        return Status(state=state, effect=self._cfg.effect.name, fps_out=30.0, ms_per_frame=5.0)
+
+    def settings(self) -> config.Config:
+        return self._cfg
+
+    def apply(self, changes: dict[str, Any]) -> config.Config:
+        effects.build(config.apply_changes(self._cfg, changes).effect).close()  # bad files raise
+        self._cfg = config.update_file(self.path, changes)
+        for cb in self._subscribers:
+            cb(self.status())
+        return self._cfg
+
+    def next_background(self) -> None:
+        self.nexts += 1
+
+    def previous_background(self) -> None:
+        self.nexts -= 1
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+    def subscribe(self, callback: Callable[[Status], None]) -> None:
+        self._subscribers.append(callback)
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    """A settings file with comments, and a backgrounds folder of two real photos."""
+    backgrounds = tmp_path / "backgrounds"
+    backgrounds.mkdir()
+    stills = {"a-office": "maxine_input_003054.jpg", "b-desk": "volcomix_doctor-5871743_640.jpg"}
+    for name, still in stills.items():
+        shutil.copy(DATA / "stills" / still, backgrounds / f"{name}.jpg")
+    path = tmp_path / "vcamd.toml"
+    path.write_text(CONFIG_TEXT.format(backgrounds=backgrounds))
+    return path
+
+
+# --- an X desktop: Xvfb + session D-Bus + trayer -------------------------------------------------------
+
+
+@dataclass
+class Desktop:
+    display: str
+    panel_id: str = ""  # trayer's panel window
+
+    def run(self, *cmd: str) -> str:
+        env = {**os.environ, "DISPLAY": self.display}
+        return subprocess.run(cmd, env=env, check=True, capture_output=True, text=True, timeout=20).stdout
+
+    def screenshot(self) -> Image.Image:
+        return ImageGrab.grab(xdisplay=self.display).convert("RGB")
+
+    def panel(self) -> tuple[int, int, int, int]:
+        """x, y, width, height of trayer's panel."""
+        shell = self.run("xdotool", "getwindowgeometry", "--shell", self.panel_id)
+        geo = dict(line.split("=") for line in shell.split())
+        return int(geo["X"]), int(geo["Y"]), int(geo["WIDTH"]), int(geo["HEIGHT"])
+
+    def open_menu(self) -> None:
+        """Right-click the docked icon and wait for its menu to show."""
+        x, y, w, h = self.panel()
+        before = self.screenshot()
+        self.run("xdotool", "mousemove", str(x + w - h // 2), str(y + h // 2), "click", "3")
+        _wait("the menu to open", lambda: _changed_pixels(self.screenshot(), before) > 20000)
+
+    def icon_pixels(self, state: State) -> int:
+        """How many pixels of the tray panel have the icon colour of ``state``."""
+        x, y, w, h = self.panel()
+        img = np.asarray(self.screenshot().crop((x, y, x + w, y + h))).astype(int)
+        return int((np.abs(img - np.array(icons.COLORS[state])).sum(axis=2) < 40).sum())
+
+
+def _changed_pixels(a: Image.Image, b: Image.Image) -> int:
+    return int((np.abs(np.asarray(a, int) - np.asarray(b, int)).sum(axis=2) > 30).sum())
+
+
+def _wait(what: str, cond: Callable[[], bool], timeout: float = 10.0) -> None:
+    end = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for: {what}")
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="session")
+def desktop() -> Iterator[Desktop]:
+    """Xvfb with a session bus and a tray host; pystray's gtk backend is selected for the session."""
+    if not shutil.which("Xvfb"):
+        pytest.skip("Xvfb is missing (Debian: xvfb; scripts/install-test-deps.sh installs it)")
+    missing = [c for c in ("trayer", "xdotool", "dbus-daemon") if not shutil.which(c)]
+    assert not missing, f"missing {missing}: run scripts/install-test-deps.sh"
+    procs: list[subprocess.Popen[bytes]] = []
+    read_fd, write_fd = os.pipe()
+    xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "800x600x24", "-nolisten",
+                             "tcp"], pass_fds=(write_fd,), stderr=subprocess.DEVNULL)
+    procs.append(xvfb)
+    os.close(write_fd)
+    with os.fdopen(read_fd) as f:
+        display = ":" + f.readline().strip()
+    bus = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--print-address=1"],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    procs.append(bus)
+    assert bus.stdout is not None
+    address = bus.stdout.readline().decode().strip()
+    desk = Desktop(display)
+    env = {**os.environ, "DISPLAY": display}
+
+    def found(*cmd: str) -> bool:
+        return subprocess.run(cmd, env=env, capture_output=True, timeout=10).returncode == 0
+
+    _wait("Xvfb to accept clients", lambda: found("xdotool", "getdisplaygeometry"))
+    for _ in range(3):  # trayer now and then fails to open a display that has only just come up
+        trayer = subprocess.Popen(
+            ["trayer", "--edge", "top", "--align", "right", "--widthtype", "request", "--height", "32",
+             "--transparent", "false", "--tint", "0xdddddd", "--SetDockType", "true"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(trayer)
+        up = lambda t=trayer: t.poll() is not None or found("xdotool", "search", "--name", "^panel$")  # noqa: E731
+        _wait("trayer", up)
+        if trayer.poll() is None:
+            break
+    assert trayer.poll() is None, "trayer did not start"
+    desk.panel_id = desk.run("xdotool", "search", "--name", "^panel$").split()[0]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DISPLAY", display)
+        mp.setenv("DBUS_SESSION_BUS_ADDRESS", address)
+        mp.setenv("PYSTRAY_BACKEND", "gtk")  # XEmbed, which trayer hosts
+        mp.setenv("NO_AT_BRIDGE", "1")  # no accessibility bus needed
+        yield desk
+    for p in reversed(procs):
+        p.terminate()
+        p.wait(timeout=10)
+
+
+def find(menu: Any, *path: str) -> Any:
+    """The pystray MenuItem reached by the labels in ``path``."""
+    for item in menu:
+        if item.text == path[0]:
+            return find(item.submenu, *path[1:]) if len(path) > 1 else item
+    raise AssertionError(f"no menu item {path[0]!r} in {[i.text for i in menu]}")
+
+
+def click(tray: Tray, *path: str) -> None:
+    find(tray.icon.menu, *path)(tray.icon)
+
+
+def run_tray(tray: Tray, drive: Callable[[], None]) -> None:
+    """Run ``tray`` on the main thread, as the daemon does, while ``drive`` acts on it from another thread;
+    then stop it and re-raise what ``drive`` raised."""
+    failure: list[BaseException] = []
+
+    def driver() -> None:
+        try:
+            drive()
+        except BaseException as e:
+            failure.append(e)
+        finally:
+            tray.stop()
+
+    thread = threading.Thread(target=driver, daemon=True)
+    thread.start()
+    tray.run()
+    thread.join(timeout=10)
+    if failure:
+        raise failure[0]
+
+
+# --- tests -------------------------------------------------------------------------------------------
+
+
+def test_icons_differ_by_state() -> None:
+    images = {s: icons.icon(s) for s in State}
+    for s, img in images.items():
+        assert img.size == (icons.SIZE, icons.SIZE) and img.mode == "RGBA"
+        centre_ring = img.getpixel((icons.SIZE // 2, 4))  # inside the disc, outside the glyph
+        assert np.abs(np.array(centre_ring[:3]) - icons.COLORS[s]).max() < 20, (s, centre_ring)
+    distinct = {img.tobytes() for s, img in images.items() if s is not State.STOPPED}
+    assert len(distinct) == len(State) - 1  # STOPPED looks like STARTING on purpose
+
+
+def test_no_display_is_a_one_line_error(config_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if sys.platform in ("darwin", "win32"):
+        pytest.skip("a display is always there on macOS and Windows")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    with pytest.raises(TrayUnavailable) as e:
+        Tray(FileControl(config_file), config_path=config_file)
+    assert "\n" not in str(e.value) and "DISPLAY" in str(e.value) and "--no-tray" in str(e.value)
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"PYSTRAY_BACKEND": "xorg"}, "xorg backend has no menu"),
+        ({"DBUS_SESSION_BUS_ADDRESS": "unix:path=/nonexistent/bus"}, "session D-Bus"),
+        ({"DISPLAY": ":987"}, "pystray cannot start"),
+    ],
+)
+def test_unusable_tray_is_a_one_line_error(
+    desktop: Desktop, config_file: Path, env: dict[str, str], expected: str
+) -> None:
+    """Each case in a fresh process: pystray picks its backend once, at import."""
+    code = textwrap.dedent(f"""
+        from pathlib import Path
+        from vcamd.tray import Tray, TrayUnavailable
+        try:
+            Tray(None, config_path=Path({str(config_file)!r}))  # fails before it uses the control
+        except TrayUnavailable as e:
+            print("TrayUnavailable:", e)
+    """)
+    r = subprocess.run([sys.executable, "-c", code], env={**os.environ, **env}, capture_output=True,
+                       text=True, timeout=60)
+    lines = r.stdout.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("TrayUnavailable: no tray:"), r.stdout + r.stderr
+    assert expected in lines[0] and "--no-tray" in lines[0]
+
+
+def test_menu_items_drive_the_control(desktop: Desktop, config_file: Path, tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every menu item, through pystray's own menu objects (the Xvfb test below clicks for real)."""
+    control = FileControl(config_file)
+    tray = Tray(control, config_path=config_file)
+
+    def drive() -> None:
+        backgrounds = sorted((tmp_path / "backgrounds").iterdir())
+        menu = tray.icon.menu
+        assert [i.text for i in menu if i.text != "- - - -"][1:] == [
+            "Effect", "Background", "Blur strength", "Mirror", "Pause camera", "Start at login",
+            "Open config", "Quit"]
+        assert tray.status_line() == "live · blur · 30.0 fps · 5.0 ms"
+        assert find(menu, "Effect", "Blur").checked and not find(menu, "Effect", "Off").checked
+
+        click(tray, "Effect", "Desaturate")
+        assert control.settings().effect.name == "desaturate" and find(menu, "Effect", "Desaturate").checked
+        text = config_file.read_text()
+        assert 'name = "desaturate"  # what I like' in text and text.startswith("# my camera settings")
+
+        click(tray, "Effect", "Replace")  # no background yet: the folder's first image
+        assert control.settings().effect.name == "image"
+        assert control.settings().effect.background == str(backgrounds[0])
+        assert find(menu, "Effect", "Replace").checked and find(menu, "Background", "a-office").checked
+
+        click(tray, "Background", "b-desk")
+        assert control.settings().effect.background == str(backgrounds[1])
+        click(tray, "Background", "Next")  # wraps around the folder
+        assert control.settings().effect.background == str(backgrounds[0])
+        control.apply({"effect.name": "slideshow"})
+        click(tray, "Background", "Next")  # a slideshow steps itself
+        assert control.nexts == 1
+
+        click(tray, "Blur strength", "Strong")
+        assert (control.settings().effect.name, control.settings().effect.blur_strength) == ("blur", 90)
+        assert find(menu, "Blur strength", "Strong").checked
+
+        click(tray, "Mirror")
+        assert control.settings().effect.mirror and find(menu, "Mirror").checked
+        click(tray, "Pause camera")
+        assert control.settings().daemon.privacy
+        assert tray.icon.icon.tobytes() == icons.icon(State.PRIVACY).tobytes()  # followed via subscribe
+        click(tray, "Pause camera")
+        assert tray.icon.icon.tobytes() == icons.icon(State.LIVE).tobytes()
+
+        click(tray, "Start at login")  # the same code as `vcamd autostart`, in the test's private HOME
+        assert autostart.is_enabled() and find(menu, "Start at login").checked
+        click(tray, "Start at login")
+        assert not autostart.is_enabled()
+
+        # a failing choice is shown, not raised: the background file has gone
+        control.apply({"effect.background": str(backgrounds[1])})
+        backgrounds[1].unlink()
+        click(tray, "Effect", "Replace")
+        assert tray.status_line().startswith("⚠ background image")
+        assert control.settings().effect.name == "blur"
+        click(tray, "Effect", "Off")  # the next good choice clears it
+        assert tray.status_line().startswith("live · none")
+
+        # Open config runs the desktop's opener on the file
+        log = tmp_path / "opened"
+        bin_dir = tmp_path / "bin"
+        bin_dir.mkdir()
+        opener = bin_dir / (open_command(config_file) or ["x"])[0]
+        opener.write_text(f'#!/bin/sh\necho "$@" > {log}\n')
+        opener.chmod(0o755)
+        monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+        click(tray, "Open config")
+        _wait("the opener to run", lambda: log.exists() and log.read_text().endswith("\n"))
+        assert log.read_text().strip() == str(config_file)
+
+        click(tray, "Quit")
+        assert control.stopped.is_set()
+
+    run_tray(tray, drive)
+
+
+def test_open_command_per_platform(tmp_path: Path) -> None:
+    assert open_command(tmp_path, "linux") == ["xdg-open", str(tmp_path)]
+    assert open_command(tmp_path, "darwin") == ["open", str(tmp_path)]
+    assert open_command(tmp_path, "win32") is None  # os.startfile
+
+
+def test_docked_icon_menu_click_changes_effect(desktop: Desktop, config_file: Path, artifacts: Path) -> None:
+    """The icon docks in trayer, a right-click opens the menu, keys pick items, the settings follow."""
+    control = FileControl(config_file)
+    tray = Tray(control, config_path=config_file)
+
+    def drive() -> None:
+        _wait("the icon to dock", lambda: desktop.icon_pixels(State.LIVE) > 200)
+        desktop.screenshot().save(artifacts / "tray_docked.png")
+
+        desktop.open_menu()
+        desktop.screenshot().save(artifacts / "tray_menu.png")
+        desktop.run("xdotool", "key", "Down", "Right")  # Effect -> its submenu, on Blur
+        time.sleep(0.5)
+        desktop.screenshot().save(artifacts / "tray_effect_menu.png")
+        desktop.run("xdotool", "key", "Down", "Down", "Return")  # Desaturate
+        _wait("desaturate", lambda: control.settings().effect.name == "desaturate")
+
+        desktop.open_menu()
+        desktop.run("xdotool", "key", *["Down"] * 5, "Return")  # Pause camera
+        _wait("the paused icon", lambda: desktop.icon_pixels(State.PRIVACY) > 200)
+        desktop.screenshot().save(artifacts / "tray_paused.png")
+
+        desktop.open_menu()
+        desktop.run("xdotool", "key", "Up", "Return")  # Quit
+        _wait("quit", control.stopped.is_set)
+
+    run_tray(tray, drive)
+    text = config_file.read_text()
+    assert 'name = "desaturate"  # what I like' in text and "privacy = true" in text
+    assert control.stopped.is_set()
+
+
+def test_menu_click_changes_the_running_daemons_effect(desktop: Desktop, tmp_path: Path,
+                                                       artifacts: Path) -> None:
+    """The real daemon (a video file as the webcam, a recording virtual camera) under the real tray: a click
+    on Effect > Desaturate turns the background of the frames it sends grey, and Quit stops it."""
+    import vcam_recorder
+
+    from vcamd.daemon import Daemon
+
+    vcam_recorder.register()
+    device = tmp_path / "video10"
+    device.touch()
+    path = tmp_path / "vcamd.toml"
+    path.write_text(textwrap.dedent(f"""\
+        # my camera settings
+        [camera]
+        device = "{VIDEOS / 'volcomix_doctor.mp4'}"
+        [output]
+        backend = "recording"
+        device = "{device}"
+        [effect]
+        name = "blur"  # what I like
+        [daemon]
+        pause_when_unused = false  # no app opens the stand-in device
+        """))
+
+    def grey_share(frame: np.ndarray) -> float:
+        return float(((frame[..., 0] == frame[..., 1]) & (frame[..., 1] == frame[..., 2])).mean())
+
+    daemon = Daemon(path)
+    daemon.start()
+    try:
+        tray = Tray(daemon, config_path=path)
+        daemon.on_stop(tray.stop)  # as `vcamd run` does
+        recorder = vcam_recorder.latest()
+
+        def drive() -> None:
+            _wait("the live icon", lambda: desktop.icon_pixels(State.LIVE) > 200, timeout=20)
+            _wait("frames", lambda: recorder.count > 10)
+            assert grey_share(recorder.last()) < 0.1  # blur keeps the colours
+
+            desktop.open_menu()
+            desktop.run("xdotool", "key", "Down", "Right")
+            time.sleep(0.5)
+            desktop.screenshot().save(artifacts / "tray_daemon_effect_menu.png")
+            sent = recorder.count
+            desktop.run("xdotool", "key", "Down", "Down", "Return")  # Desaturate
+            _wait("the daemon's new effect", lambda: daemon.settings().effect.name == "desaturate")
+            _wait("desaturated frames", lambda: any(grey_share(f) > 0.3 for f in recorder.since(sent)))
+            assert daemon.settings().effect.name == "desaturate" == daemon.status().effect
+
+            desktop.open_menu()
+            desktop.run("xdotool", "key", "Up", "Return")  # Quit
+            _wait("the daemon to stop", lambda: daemon.wait(0))
+
+        run_tray(tray, drive)
+    finally:
+        daemon.close()
+    assert 'name = "desaturate"  # what I like' in path.read_text()
+    assert recorder.closed

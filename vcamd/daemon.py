@@ -1,0 +1,550 @@
+"""The daemon: webcam -> pipeline -> virtual camera on threads; live settings, pausing, privacy, stats.
+
+Promises:
+- :class:`Daemon` implements :class:`vcamd.control.Control`. ``start()`` raises :class:`VcamdError` (what is
+  missing and how to fix it, then how to try the effects without it) when there is no webcam or no virtual
+  camera; once started it never dies of a frame, a camera or a settings file.
+- Three threads: the camera (:mod:`vcamd.camera`, latest frame only), the worker (pipeline, then the
+  virtual camera, contiguous BGR, at the output size) and the monitor (settings file, readers, stats).
+- The settings file is polled: a change takes effect within a second, between frames, all at once; a bad
+  one is logged (file, key, value) and the last good settings keep running. Command-line overrides hold until
+  that key is edited in the file or changed through :meth:`Daemon.apply`.
+- Pause when unused (where the device is a file apps open: v4l2loopback): with no other process reading the
+  virtual camera, the webcam is released within 2 s and a still frame goes out at ``daemon.idle_fps``; an app
+  opening the device gets live video within a second. Privacy sends a card (or ``daemon.privacy_image``)
+  and releases the webcam; a missing or busy camera sends a card while the camera retries.
+- A frame the pipeline fails on is logged once per distinct error and sent untreated.
+- ``main()``: one daemon per user; SIGINT/SIGTERM -> threads joined, camera and virtual camera released,
+  exit 0 within 2 s (a second signal exits at once); the tray runs on the main thread when enabled and able.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from vcamd import camera, cards, config, outputs
+from vcamd.config import Config, ConfigError
+from vcamd.control import Control, State, Status
+from vcamd.effects import SlideshowEffect
+from vcamd.errors import VcamdError
+from vcamd.instance import InstanceLock
+from vcamd.outputs import VirtualCamera
+from vcamd.pipeline import Pipeline
+from vcamd.stats import Stats
+from vcamd.watch import FileWatcher, ReaderWatch
+
+log = logging.getLogger(__name__)
+
+POLL = 0.25  # seconds between looks at the settings file (and longest wait for the readers)
+TAKE_TIMEOUT = 0.1  # longest the worker waits for a camera frame before looking around
+STATS_EVERY = 5.0
+OUTPUT_RETRY = 2.0
+TRY_WITHOUT = (
+    "to try the effects on a video file meanwhile: vcamd process IN.mp4 -o OUT.mp4 --effect blur "
+    "(vcamd doctor checks the whole set-up)"
+)
+
+
+def _get(cfg: Config, dotted: str) -> Any:
+    section, _, key = dotted.partition(".")
+    return getattr(getattr(cfg, section), key)
+
+
+class Daemon:
+    """A running webcam -> virtual camera stream (see the module's promises)."""
+
+    def __init__(
+        self, config_path: Path, *, overrides: dict[str, Any] | None = None, log_stats: bool = False
+    ) -> None:
+        self.config_path = Path(config_path)
+        file_cfg = config.load(self.config_path)
+        self._overrides = dict(overrides or {})
+        self._override_base = {k: _get(file_cfg, k) for k in self._overrides}
+        self._cfg = config.apply_changes(file_cfg, self._overrides) if self._overrides else file_cfg
+        self._log_stats = log_stats
+        self.stats = Stats()
+        self.pipeline: Pipeline | None = None
+        self.camera: camera.CameraReader | None = None
+        self.output: VirtualCamera | None = None
+        self._lock = threading.RLock()  # one settings change at a time
+        self._stopping = threading.Event()
+        self._wake = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._subscribers: list[Callable[[Status], None]] = []
+        self._stop_hooks: list[Callable[[], None]] = []
+        self._state, self._message = State.STARTING, ""
+        self._in_use = True
+        self._output_dirty = False
+        self._output_error = ""
+        self._watcher = FileWatcher(self.config_path)
+        self._logged: set[str] = set()
+        self._fit: np.ndarray | None = None
+        self._still_key: tuple[Any, ...] = ()
+        self._still: np.ndarray | None = None
+        self._t0 = time.monotonic()
+
+    # --- life cycle ----------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Check the devices, load the model, open the camera and the virtual camera, start the threads."""
+        cfg = self._cfg
+        self._preflight(cfg)
+        self.pipeline = Pipeline(cfg, video=True)
+        try:
+            self.camera = camera.CameraReader(cfg.camera, self.stats)
+            self.camera.start(active=not cfg.daemon.privacy)
+            self._open_output(cfg)
+        except BaseException:
+            self._release()
+            raise
+        self._t0 = time.monotonic()
+        for name, target in (("worker", self._work), ("monitor", self._monitor)):
+            t = threading.Thread(target=target, name=f"vcamd-{name}", daemon=True)
+            self._threads.append(t)
+            t.start()
+
+    @staticmethod
+    def _preflight(cfg: Config) -> None:
+        """Raise one error naming everything that is clearly missing: the webcam, the virtual camera."""
+        problems = []
+        why = camera.missing_reason(cfg.camera.device, cfg.output.name)
+        if why and camera.parse_source(cfg.camera.device).kind == "file":
+            problems.append(f"{why}; point camera.device (or --camera) at a camera or an existing video file")
+        elif why:
+            problems.append(f"{why}: plug one in, or set camera.device (or --camera) to a camera or a video "
+                            "file; vcamd devices lists them")
+        try:
+            outputs.resolve(cfg.output)
+        except VcamdError as e:
+            problems.append(str(e))
+        if problems:
+            raise VcamdError("; ".join(problems) + "\n" + TRY_WITHOUT)
+
+    def _open_output(self, cfg: Config) -> None:
+        """Open the virtual camera at output.* (zeros: the camera's size and rate, aspect kept)."""
+        info = self.camera.info if self.camera else None
+        cw, ch = (info.width, info.height) if info else (cfg.camera.width, cfg.camera.height)
+        w, h = cfg.output.width, cfg.output.height
+        if w and not h:
+            h = round(w * ch / cw)
+        elif h and not w:
+            w = round(h * cw / ch)
+        elif not w:
+            w, h = cw, ch
+        fps = cfg.output.fps or (info.fps if info else cfg.camera.fps)
+        self.output = VirtualCamera(cfg.output, w - w % 2, h - h % 2, fps)  # I420 wants even sizes
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the daemon is asked to stop (True) or ``timeout`` passes (False)."""
+        return self._stopping.wait(timeout)
+
+    def on_stop(self, hook: Callable[[], None]) -> None:
+        """Call ``hook()`` (from whichever thread asks the daemon to stop) when it is asked to stop."""
+        self._stop_hooks.append(hook)
+        if self._stopping.is_set():
+            hook()
+
+    def close(self, timeout: float = 1.5) -> None:
+        """Stop, join the threads, release the camera, the virtual camera and the model."""
+        self.stop()
+        deadline = time.monotonic() + timeout
+        for t in self._threads:
+            t.join(max(0.05, deadline - time.monotonic()))
+        if any(t.is_alive() for t in self._threads):  # never free what a running thread still uses
+            log.warning("a thread did not stop in time; the exit releases the devices")
+        else:
+            self._release()
+        self._set_state(State.STOPPED, "")
+
+    def _release(self) -> None:
+        if self.camera is not None:
+            self.camera.stop()
+        if self.output is not None:
+            self.output.close()
+        if self.pipeline is not None:
+            self.pipeline.close()
+
+    def __enter__(self) -> Daemon:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- Control -------------------------------------------------------------------------------------
+
+    def status(self) -> Status:
+        s = self.stats.snapshot()
+        return Status(self._state, self._message, self._cfg.effect.name, s.fps_in, s.fps_out,
+                      s.stages_ms.get("total", 0.0), s.dropped, s.stages_ms)
+
+    def settings(self) -> Config:
+        return self._cfg
+
+    def apply(self, changes: dict[str, Any]) -> Config:
+        with self._lock:
+            new = config.apply_changes(self._cfg, changes)
+            self._switch(new)
+            for key in changes:
+                self._overrides.pop(key, None)
+                self._override_base.pop(key, None)
+            try:
+                config.update_file(self.config_path, changes)
+                self._watcher.mark()
+            except (VcamdError, OSError) as e:
+                log.warning("applied %s, but could not save it to %s: %s", changes, self.config_path, e)
+            return new
+
+    def next_background(self) -> None:
+        effect = self.pipeline.effect if self.pipeline else None
+        if isinstance(effect, SlideshowEffect):
+            effect.next()
+
+    def previous_background(self) -> None:
+        effect = self.pipeline.effect if self.pipeline else None
+        if isinstance(effect, SlideshowEffect):
+            effect.previous()
+
+    def stop(self) -> None:
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
+        self._wake.set()
+        for hook in self._stop_hooks:
+            try:
+                hook()
+            except Exception:
+                log.exception("while stopping")
+
+    def subscribe(self, callback: Callable[[Status], None]) -> None:
+        self._subscribers.append(callback)
+
+    # --- settings ------------------------------------------------------------------------------------
+
+    def _switch(self, new: Config) -> set[str]:
+        """Put ``new`` in force between frames; raises VcamdError (nothing changed) if it cannot be built."""
+        with self._lock:
+            old = self._cfg
+            changed = config.changed_sections(old, new)
+            if changed & {"effect", "segmentation"} and self.pipeline is not None:
+                self.pipeline.update(new)
+            self._cfg = new
+            if "camera" in changed and self.camera is not None:
+                self.camera.configure(new.camera)
+            if "output" in changed:
+                self._output_dirty = True
+            if "tray" in changed:
+                log.info("tray.enabled takes effect at the next start")
+            self._wake.set()
+            if old.effect.name != new.effect.name:
+                self._notify()
+            return changed
+
+    def _reload(self) -> None:
+        """Read the settings file again; keep the running settings if it is bad."""
+        with self._lock:
+            try:
+                file_cfg = config.load(self.config_path, missing_ok=False)
+            except ConfigError as e:
+                log.warning("%s; keeping the last good settings", e)
+                return
+            for key in list(self._overrides):
+                if _get(file_cfg, key) != self._override_base[key]:
+                    log.info("%s now comes from %s (no longer from the command line)", key, self.config_path)
+                    del self._overrides[key], self._override_base[key]
+            new = config.apply_changes(file_cfg, self._overrides) if self._overrides else file_cfg
+            if new == self._cfg:
+                return
+            try:
+                changed = self._switch(new)
+            except VcamdError as e:
+                log.warning("%s: %s; keeping the last good settings", self.config_path, e)
+                return
+            log.info("settings reloaded from %s: %s", self.config_path, ", ".join(sorted(changed)))
+
+    # --- state ---------------------------------------------------------------------------------------
+
+    def _set_state(self, state: State, message: str) -> None:
+        if (state, message) == (self._state, self._message):
+            return
+        self._state, self._message = state, message
+        log.info("%s", self.status().line())
+        self._notify()
+
+    def _notify(self) -> None:
+        status = self.status()
+        for callback in list(self._subscribers):
+            try:
+                callback(status)
+            except Exception:
+                log.exception("a status subscriber failed")
+
+    def _log_once(self, what: str, err: BaseException) -> None:
+        text = f"{what}: {err}"
+        if text not in self._logged and len(self._logged) < 100:
+            self._logged.add(text)
+            log.error("%s (logged once; the stream goes on)", text)
+
+    # --- the worker thread ---------------------------------------------------------------------------
+
+    def _decide(self) -> State:
+        """What to send now; holds the camera open or releases it to match."""
+        assert self.camera is not None
+        cfg = self._cfg
+        active = False
+        if cfg.daemon.privacy:
+            state, message = State.PRIVACY, "privacy is on: camera off"
+        elif cfg.daemon.pause_when_unused and not self._in_use:
+            state, message = State.IDLE, f'no app reads "{cfg.output.name}": camera off'
+        else:
+            active = True
+            message = self._output_error or self.camera.error
+            state = State.ERROR if message else State.LIVE
+        self.camera.set_active(active)
+        self._set_state(state, message)
+        return state
+
+    def _work(self) -> None:
+        cv2.setNumThreads(1)
+        next_still = 0.0
+        try:
+            while not self._stopping.is_set():
+                if self._output_dirty and not self._reopen_output():
+                    self._stopping.wait(OUTPUT_RETRY)
+                    continue
+                state = self._decide()
+                if state in (State.LIVE, State.ERROR):
+                    assert self.camera is not None
+                    item = self.camera.slot.take(TAKE_TIMEOUT)
+                    if item is not None:
+                        self._send_live(item)
+                        continue
+                    if state is State.LIVE:
+                        continue
+                now = time.monotonic()
+                if now >= next_still:
+                    self._send(self._still_frame(state))
+                    self.stats.frame_out()
+                    next_still = now + 1.0 / self._cfg.daemon.idle_fps
+                elif self._wake.wait(min(TAKE_TIMEOUT, next_still - now)):
+                    self._wake.clear()
+        except Exception:
+            log.exception("the worker thread failed; stopping")
+            self.stop()
+
+    def _send_live(self, item: camera.Captured) -> None:
+        assert self.pipeline is not None
+        stages: dict[str, float] | None = None
+        try:
+            out = self.pipeline.process(item.frame, item.t - self._t0)
+            stages = self.pipeline.last_ms.as_dict()
+        except Exception as e:
+            self.stats.frame_failed()
+            self._log_once("a frame could not be treated, sending it untreated", e)
+            out = item.frame
+        self._send(out)
+        self.stats.frame_out((time.monotonic() - item.t) * 1000.0, stages)
+
+    def _send(self, frame: np.ndarray) -> None:
+        """Send a BGR (or BGRA) frame, resized to the output if needed."""
+        if self.output is None:
+            return
+        if frame.ndim == 3 and frame.shape[2] == 4:
+            frame = cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR)  # a camera has no alpha
+        w, h = self.output.size
+        if frame.shape[:2] != (h, w):
+            if self._fit is None or self._fit.shape[:2] != (h, w):
+                self._fit = np.empty((h, w, 3), np.uint8)
+            interpolation = cv2.INTER_AREA if frame.shape[1] > w else cv2.INTER_LINEAR
+            cv2.resize(frame, (w, h), dst=self._fit, interpolation=interpolation)
+            frame = self._fit
+        try:
+            self.output.send(frame)
+        except Exception as e:
+            self._log_once(f"virtual camera {self.output.device}: a frame could not be sent", e)
+
+    def _still_frame(self, state: State) -> np.ndarray:
+        """The card for ``state`` at the output size (built once per state, message and size)."""
+        assert self.output is not None
+        cfg = self._cfg.daemon
+        key = (state, self._message, self.output.size, cfg.privacy_image)
+        if key != self._still_key or self._still is None:
+            size = self.output.size
+            if state is State.PRIVACY and cfg.privacy_image:
+                try:
+                    self._still = cards.picture(cfg.privacy_image, size)
+                except VcamdError as e:
+                    self._log_once("daemon.privacy_image", e)
+                    self._still = cards.card(size, "camera paused")
+            elif state is State.PRIVACY:
+                self._still = cards.card(size, "camera paused", "privacy is on")
+            elif state is State.IDLE:
+                self._still = cards.card(size, "camera starting", self._cfg.output.name)
+            else:
+                self._still = cards.card(size, "camera unavailable", self._message or "retrying")
+            self._still_key = key
+        return self._still
+
+    def _reopen_output(self) -> bool:
+        """Open the virtual camera again with the settings in force; False (and ERROR) if it fails."""
+        self._output_dirty = False
+        if self.output is not None:
+            self.output.close()
+            self.output = None
+        try:
+            self._open_output(self._cfg)
+        except VcamdError as e:
+            self._output_dirty = True
+            if str(e) != self._output_error:
+                log.error("%s; retrying every %.0f s", e, OUTPUT_RETRY)
+            self._output_error = str(e)
+            self._set_state(State.ERROR, self._output_error)
+            return False
+        self._output_error = ""
+        return True
+
+    # --- the monitor thread --------------------------------------------------------------------------
+
+    def _monitor(self) -> None:
+        watch: ReaderWatch | None = None
+        next_stats = time.monotonic() + STATS_EVERY
+        try:
+            while not self._stopping.is_set():
+                path = self.output.reader_path if self.output is not None else ""
+                if (watch.path if watch else "") != (os.path.realpath(path) if path else ""):
+                    if watch is not None:
+                        watch.close()
+                    watch = ReaderWatch(path) if path else None
+                if watch is not None and watch.supported:
+                    in_use = watch.poll(POLL)
+                else:
+                    self._stopping.wait(POLL)
+                    in_use = True
+                if in_use != self._in_use:
+                    self._readers_changed(in_use)
+                if self._watcher.changed():
+                    self._reload()
+                if (self._log_stats or self._cfg.daemon.stats) and time.monotonic() >= next_stats:
+                    next_stats = time.monotonic() + STATS_EVERY
+                    log.info("stats: %s", self.stats.snapshot().line())
+        except Exception:
+            log.exception("the monitor thread failed; settings and readers are no longer watched")
+        finally:
+            if watch is not None:
+                watch.close()
+
+
+    def _readers_changed(self, in_use: bool) -> None:
+        self._in_use = in_use
+        name = self._cfg.output.name
+        level = logging.INFO if self._cfg.daemon.pause_when_unused else logging.DEBUG
+        log.log(level, '%s "%s"', "an app opened" if in_use else "no app reads", name)
+        self._wake.set()
+
+
+def _is_control(daemon: Daemon) -> Control:
+    """(For mypy: a Daemon is a Control.)"""
+    return daemon
+
+
+@contextmanager
+def stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
+    """SIGINT/SIGTERM call ``stop()`` at once, whatever the main thread is blocked in; a second one exits.
+
+    Python runs signal handlers on the main thread only when it gets back to bytecode, which a tray's native
+    event loop may delay; the wakeup fd, read by a helper thread, does not wait for that.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = 0
+
+    def handler(signum: int, frame: object) -> None:
+        nonlocal received
+        received += 1
+        if received > 1:
+            os._exit(128 + signum)
+        log.info("%s: stopping", signal.Signals(signum).name)
+        stop()
+
+    sigs = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.signal(s, handler) for s in sigs}
+    rsock, wsock = socket.socketpair()
+    wsock.setblocking(False)
+    old_fd = signal.set_wakeup_fd(wsock.fileno(), warn_on_full_buffer=False)
+
+    def relay() -> None:
+        try:
+            while rsock.recv(64):
+                stop()
+        except OSError:
+            pass
+
+    threading.Thread(target=relay, name="vcamd-signals", daemon=True).start()
+    try:
+        yield
+    finally:
+        signal.set_wakeup_fd(old_fd)
+        for s, h in previous.items():
+            signal.signal(s, h)
+        rsock.shutdown(socket.SHUT_RDWR)
+        rsock.close()
+        wsock.close()
+
+
+def _tray(daemon: Daemon) -> Any:
+    """The tray for ``daemon``, or None (logged) where none can be shown."""
+    try:
+        from vcamd.tray import Tray
+    except ImportError as e:
+        log.warning("no tray (%s); running without one", e)
+        return None
+    try:
+        return Tray(daemon, config_path=daemon.config_path)
+    except VcamdError as e:
+        log.warning("%s; running without a tray", e)
+        return None
+
+
+def main(args: argparse.Namespace) -> int:
+    """``vcamd run``: run until SIGINT/SIGTERM or the tray's Quit; 0 on a clean stop."""
+    path = args.config or config.default_path()
+    overrides = {
+        key: value
+        for key, value in (
+            ("camera.device", getattr(args, "camera", None)),
+            ("effect.name", getattr(args, "effect", None)),
+            ("output.backend", getattr(args, "output_backend", None)),
+        )
+        if value
+    }
+    with InstanceLock():
+        daemon = Daemon(path, overrides=overrides, log_stats=getattr(args, "stats", False))
+        daemon.start()
+        try:
+            with stop_on_signals(daemon.stop):
+                tray = None
+                if daemon.settings().tray.enabled and not getattr(args, "no_tray", False):
+                    tray = _tray(daemon)
+                if tray is not None:
+                    daemon.on_stop(tray.stop)
+                    tray.run()
+                else:
+                    while not daemon.wait(1.0):
+                        pass
+        finally:
+            daemon.close()
+    return 0

@@ -1,0 +1,257 @@
+"""Image and video files: reading, probing, and writing them whole or not at all.
+
+Promises:
+- Every write goes to a temporary file beside the target, renamed over it only once complete: a failure
+  (a bad frame, a full disk, Ctrl-C) leaves neither a half-written file nor the temporary one.
+- :func:`transcode` writes a video with the input's size, frame count and frame times (so its frame rate),
+  treating each frame with a callback, and keeps the first audio track: its packets are copied unchanged when
+  the output container accepts the codec, otherwise it is re-encoded (AAC, or Opus for ``.webm``).
+- Problems are :class:`MediaError` with one line naming the file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Literal
+
+import av
+import cv2
+import numpy as np
+
+from vcamd.errors import VcamdError
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".webp")
+VIDEO_EXTS = (".mp4", ".mov", ".mkv", ".webm")
+Kind = Literal["image", "video"]
+
+#: Video encoder and options per output container.
+_H264 = ("libx264", {"crf": "18", "preset": "veryfast"})
+_VP9 = ("libvpx-vp9", {"crf": "28", "b": "0", "deadline": "realtime", "cpu-used": "8", "row-mt": "1"})
+_ENCODERS = {".mp4": _H264, ".mov": _H264, ".mkv": _H264, ".webm": _VP9}
+
+
+class MediaError(VcamdError):
+    """A file that cannot be read or written; the message is one line naming it."""
+
+
+def kind_of(path: Path) -> Kind | None:
+    """``"image"`` or ``"video"`` by the file's extension, or None for anything else."""
+    ext = path.suffix.lower()
+    if ext in IMAGE_EXTS:
+        return "image"
+    if ext in VIDEO_EXTS:
+        return "video"
+    return None
+
+
+def _reason(err: BaseException) -> str:
+    text = getattr(err, "strerror", None) or str(err) or type(err).__name__
+    return " ".join(str(text).split())
+
+
+@contextmanager
+def atomic_path(dest: Path) -> Iterator[Path]:
+    """A temporary path beside ``dest`` (same extension) that becomes ``dest`` if the block succeeds."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{dest.stem}.", suffix=dest.suffix, dir=dest.parent)
+    except OSError as e:
+        raise MediaError(f"{dest}: cannot write in {dest.parent} ({_reason(e)})") from None
+    os.close(fd)
+    tmp = Path(name)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a finished file gets the usual mode
+    try:
+        yield tmp
+        os.replace(tmp, dest)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise MediaError(f"{dest}: cannot write it ({_reason(e)})") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def read_image(path: Path) -> np.ndarray:
+    """The image at ``path`` as BGR uint8 (EXIF orientation applied)."""
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise MediaError(f"{path}: not a readable image (corrupt, or not jpg/png/webp)")
+    return img
+
+
+def write_image(path: Path, img: np.ndarray) -> None:
+    """Write ``img`` (BGR, or BGRA for png) atomically, in the format of ``path``'s extension."""
+    params = [cv2.IMWRITE_JPEG_QUALITY, 95] if path.suffix.lower() in (".jpg", ".jpeg") else []
+    if path.suffix.lower() == ".webp":
+        params = [cv2.IMWRITE_WEBP_QUALITY, 95]
+    with atomic_path(path) as tmp:
+        if not cv2.imwrite(str(tmp), img, params):
+            raise MediaError(f"{path}: the image could not be encoded")
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What :func:`probe_video` learns about a video file."""
+
+    width: int
+    height: int
+    fps: Fraction
+    frames: int | None  # None when the container does not say
+    audio: str | None  # codec of the first audio track
+
+
+def _open(path: Path) -> Any:
+    try:
+        return av.open(str(path))
+    except (av.FFmpegError, OSError, UnicodeDecodeError) as e:
+        raise MediaError(f"{path}: not a readable video ({_reason(e)})") from None
+
+
+def probe_video(path: Path) -> VideoInfo:
+    """Size, frame rate, frame count and audio codec of ``path``; checks that its first frame decodes."""
+    with _open(path) as c:
+        if not c.streams.video:
+            raise MediaError(f"{path}: has no video track")
+        vs = c.streams.video[0]
+        try:
+            first = next(iter(c.decode(vs)), None)
+        except (av.FFmpegError, OSError) as e:
+            raise MediaError(f"{path}: not a readable video ({_reason(e)})") from None
+        if first is None:
+            raise MediaError(f"{path}: has no frames")
+        fps = vs.average_rate or vs.guessed_rate or Fraction(30)
+        frames = int(vs.frames) or None
+        if frames is None and vs.duration is not None and vs.time_base is not None:
+            frames = round(float(vs.duration * vs.time_base * fps)) or None
+        if frames is None and c.duration:
+            frames = round(c.duration / av.time_base * float(fps)) or None
+        audio = c.streams.audio[0].codec_context.name if c.streams.audio else None
+        return VideoInfo(first.width, first.height, Fraction(fps), frames, audio)
+
+
+def _add_video(out: Any, ext: str, vin: Any, width: int, height: int) -> Any:
+    codec, options = _ENCODERS[ext]
+    fps = vin.average_rate or vin.guessed_rate or Fraction(30)
+    vout = out.add_stream(codec, rate=fps, options=dict(options))
+    vout.width, vout.height = width, height
+    # 4:2:0 needs even sizes; odd sizes keep full chroma rather than changing the picture's size.
+    vout.pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
+    if vin.time_base is not None:
+        vout.time_base = vin.time_base
+        vout.codec_context.time_base = vin.time_base
+    return vout
+
+
+def _add_audio(out: Any, ext: str, ain: Any) -> tuple[Any, bool]:
+    """The output audio stream and whether its packets are copied (True) or re-encoded (False)."""
+    if ain.codec_context.name in out.supported_codecs:
+        return out.add_stream_from_template(ain), True
+    codec = "libopus" if ext == ".webm" else "aac"
+    rate = 48000 if codec == "libopus" else (ain.codec_context.sample_rate or 48000)
+    layout = ain.codec_context.layout.name if ain.codec_context.layout else "stereo"
+    if layout not in ("mono", "stereo"):
+        layout = "stereo"
+    log.info("audio: %s cannot go into %s as is; re-encoding it to %s", ain.codec_context.name, ext, codec)
+    return out.add_stream(codec, rate=rate, layout=layout), False
+
+
+Treat = Callable[[np.ndarray, float], np.ndarray]
+
+
+def transcode(src: Path, dst: Path, treat: Treat, on_frame: Callable[[], object] | None = None) -> int:
+    """Write ``dst`` from ``src`` with every frame replaced by ``treat(bgr, t_seconds)``; return the count.
+
+    ``treat`` must return a BGR uint8 frame of the input's size.
+    """
+    ext = dst.suffix.lower()
+    if ext not in _ENCODERS:
+        raise MediaError(f"{dst}: unknown video extension; use one of {', '.join(VIDEO_EXTS)}")
+    count = 0
+    with _open(src) as inp, atomic_path(dst) as tmp:
+        if not inp.streams.video:
+            raise MediaError(f"{src}: has no video track")
+        vin = inp.streams.video[0]
+        vin.thread_type = "AUTO"
+        ain = inp.streams.audio[0] if inp.streams.audio else None
+        fps = float(vin.average_rate or vin.guessed_rate or 30)
+        try:
+            with av.open(str(tmp), "w") as out:
+                vout = _add_video(out, ext, vin, vin.codec_context.width, vin.codec_context.height)
+                aout, copy_audio = _add_audio(out, ext, ain) if ain is not None else (None, False)
+                last_pts: int | None = None
+                for packet in inp.demux(*(s for s in (vin, ain) if s is not None)):
+                    if packet.stream.index == vin.index:
+                        for frame in packet.decode():
+                            t = float(frame.time) if frame.time is not None else count / fps
+                            img = treat(frame.to_ndarray(format="bgr24"), t)
+                            new = av.VideoFrame.from_ndarray(img, format="bgr24")
+                            pts = frame.pts if frame.pts is not None else count
+                            if last_pts is not None and pts <= last_pts:
+                                pts = last_pts + 1
+                            new.pts, new.time_base, last_pts = pts, vin.time_base, pts
+                            out.mux(vout.encode(new))
+                            count += 1
+                            if on_frame is not None:
+                                on_frame()
+                    elif aout is not None and copy_audio:
+                        if packet.dts is not None:
+                            packet.stream = aout
+                            out.mux(packet)
+                    elif aout is not None:
+                        for af in packet.decode():
+                            out.mux(aout.encode(af))
+                if not count:
+                    raise MediaError(f"{src}: has no frames")
+                out.mux(vout.encode(None))
+                if aout is not None and not copy_audio:
+                    out.mux(aout.encode(None))
+        except av.FFmpegError as e:
+            raise MediaError(f"{src} -> {dst}: {_reason(e)}") from None
+    return count
+
+
+class FrameReader:
+    """A video file's frames as BGR uint8, in order; :meth:`restart` goes back to the first frame."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._container: Any = None
+        self._frames: Iterator[Any] = iter(())
+        self.fps = 30.0
+        self.restart()
+
+    def restart(self) -> None:
+        """Reopen the file at its first frame."""
+        self.close()
+        self._container = _open(self.path)
+        if not self._container.streams.video:
+            self.close()
+            raise MediaError(f"{self.path}: has no video track")
+        vs = self._container.streams.video[0]
+        vs.thread_type = "AUTO"
+        self.fps = float(vs.average_rate or vs.guessed_rate or 30)
+        self._frames = self._container.decode(vs)
+
+    def read(self) -> np.ndarray | None:
+        """The next frame, or None at the end of the file."""
+        try:
+            frame = next(self._frames, None)
+        except (av.FFmpegError, OSError) as e:
+            raise MediaError(f"{self.path}: cannot decode it ({_reason(e)})") from None
+        return None if frame is None else frame.to_ndarray(format="bgr24")
+
+    def close(self) -> None:
+        """Release the file (safe to call twice)."""
+        container, self._container = self._container, None
+        if container is not None:
+            container.close()
