@@ -47,6 +47,7 @@ def main() -> int:
         "frame_period_ms": round(period, 2),
         "target_ms": round(period + processing, 2),
         "dropped": d.stats.dropped - dropped0,
+        "dropped_by_camera": snap.camera_dropped,
         "fps_out": round(snap.fps_out, 1),
         "cpu_percent": round(100 * cpu / wall, 1),
     }

@@ -53,21 +53,20 @@ def flicker(previous: np.ndarray, current: np.ndarray) -> float:
     return alpha_error(current, previous)
 
 
-def edge_columns(matte: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """For each of ``rows``: the first and last column where ``matte`` >= 128 (NaN where there is none)."""
-    out = np.full((len(rows), 2), np.nan)
-    for i, y in enumerate(rows):
-        xs = np.flatnonzero(matte[y] >= 128)
-        if xs.size:
-            out[i] = (xs[0], xs[-1])
-    return out
+def shifted(matte: np.ndarray, dx: float) -> np.ndarray:
+    """``matte`` moved right by ``dx`` pixels (sub-pixel, bilinear; edges repeated)."""
+    m = np.array([[1.0, 0.0, dx], [0.0, 1.0, 0.0]], np.float32)
+    return cv2.warpAffine(matte, m, (matte.shape[1], matte.shape[0]), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
 
 
-def edge_lag(stream: np.ndarray, current: np.ndarray, step: float, rows: np.ndarray) -> float:
-    """How many frames the side edges of ``stream`` trail those of ``current`` in a pan of ``step`` px/frame.
+def edge_lag(stream: np.ndarray, current: np.ndarray, step: float,
+             lags: np.ndarray = np.arange(-1.0, 4.01, 0.05)) -> float:
+    """How many frames ``stream`` trails ``current`` while the picture moves ``step`` px/frame to the right.
 
-    ``step`` > 0 means the picture moves right. Both mattes are of the same frame: ``current`` computed from
-    it alone, ``stream`` by a streaming matte that also saw the frames before. 0 = no lag, 1 = one frame.
+    Both are mattes of the same frame: ``current`` without temporal smoothing, ``stream`` with it. The
+    answer is the lag L (among ``lags``) for which ``current`` moved back by L frames of motion matches
+    ``stream`` best: 0 = no lag, 1 = the edge is where it was one frame ago.
     """
-    diff = edge_columns(current, rows) - edge_columns(stream, rows)
-    return float(np.nanmean(diff)) / step
+    errors = [cv2.absdiff(stream, shifted(current, -step * lag)).mean() for lag in lags]
+    return float(lags[int(np.argmin(errors))])

@@ -113,6 +113,10 @@ class RawModel:
         conf = np.asarray(result.confidence_masks[-1].numpy_view(), np.float32)
         return conf.reshape(conf.shape[0], conf.shape[1])
 
+    def soft(self, frame: np.ndarray) -> np.ndarray:
+        """The confidence as a 0..255 matte."""
+        return (self.confidence(frame) * 255.0 + 0.5).astype(np.uint8)
+
     def hard(self, frame: np.ndarray) -> np.ndarray:
         """The confidence cut at 0.5, as a 0/255 matte."""
         return np.where(self.confidence(frame) >= 0.5, 255, 0).astype(np.uint8)
@@ -148,7 +152,8 @@ def still_scores(matter: Matter, name: str, soft: Matter | None = None) -> dict[
         ious.append(mm.iou(m, truth))
         bfs.append(mm.boundary_f(m, truth))
         errs.append(mm.alpha_error(soft(image) if soft else m, truth))
-    return {"iou": 100 * float(np.mean(ious)), "bf": 100 * float(np.mean(bfs)), "alpha_err": float(np.mean(errs))}
+    return {"iou": 100 * float(np.mean(ious)), "bf": 100 * float(np.mean(bfs)),
+            "alpha_err": float(np.mean(errs))}
 
 
 def video_flicker(matter: Matter, frames: Iterator[np.ndarray]) -> float:
@@ -164,13 +169,15 @@ def video_flicker(matter: Matter, frames: Iterator[np.ndarray]) -> float:
 
 
 def pan_lag(stream: Matter, reference: Matter, step: int, count: int = 30, settle: int = 5) -> float:
-    """Mean lag in frames of ``stream``'s side edges behind ``reference``'s in a pan (see pan_frames)."""
+    """Mean lag in frames of ``stream``'s side edges behind ``reference``'s in a pan (see pan_frames).
+
+    ``reference`` should be the same stream without temporal smoothing: both then see the same crops.
+    """
     lags = []
     for i, frame in enumerate(pan_frames(step, count)):
         s, r = stream(frame), reference(frame)
         if i >= settle:
-            rows = np.arange(frame.shape[0] // 4, frame.shape[0] - 10, 8)
-            lags.append(mm.edge_lag(s, r, -step, rows))
+            lags.append(mm.edge_lag(s, r, -step))
     return float(np.mean(lags))
 
 
@@ -208,7 +215,7 @@ def run(changes: dict[str, object], frame_limit: int | None, pan_step: int) -> d
     try:
         with Pipeline(cfg, video=False) as pipe:
             for name in STILL_SETS:
-                r = still_scores(raw.hard, name, soft=lambda f: (raw.confidence(f) * 255 + 0.5).astype(np.uint8))
+                r = still_scores(raw.hard, name, soft=raw.soft)
                 v = still_scores(pipeline_matter(pipe), name)
                 for key in r:
                     table[f"{name} {key}"] = {"raw": r[key], "vcamd": v[key]}
@@ -224,7 +231,8 @@ def run(changes: dict[str, object], frame_limit: int | None, pan_step: int) -> d
                 }
         finally:
             raw.close()
-    with Pipeline(cfg, video=True) as stream, Pipeline(cfg, video=False) as ref:
+    unsmoothed = config.apply_changes(cfg, {"segmentation.smoothing": 0.0})
+    with Pipeline(cfg, video=True) as stream, Pipeline(unsmoothed, video=True) as ref:
         table[f"pan {pan_step} px/frame lag"] = {
             "raw": 0.0, "vcamd": pan_lag(pipeline_matter(stream), pipeline_matter(ref), pan_step)
         }
@@ -247,7 +255,8 @@ def render(table: dict[str, dict[str, float]]) -> str:
     if cpu:
         lines.append(
             f"\nCPU per frame at 1280x720 (pipeline, effect blur): {cpu['refined']:.2f} ms refined, "
-            f"{cpu['plain']:.2f} ms with segmentation.refine = false: the refinements cost {cpu['extra']:+.2f} ms."
+            f"{cpu['plain']:.2f} ms with segmentation.refine = false: "
+            f"the refinements cost {cpu['extra']:+.2f} ms."
         )
     return "\n".join(lines) + "\n"
 

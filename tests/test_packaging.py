@@ -5,13 +5,13 @@ from __future__ import annotations
 import plistlib
 import re
 import shutil
-import typing
+import textwrap
 from pathlib import Path
 
 from conftest import ROOT
 from validators import desktop_validate, systemd_verify
 
-from vcamd import autostart, config
+from vcamd import autostart, config, outputs
 
 PKG = ROOT / "packaging"
 
@@ -56,15 +56,12 @@ def test_launch_agent_plist() -> None:
     assert path.read_bytes() == autostart.launch_agent(agent["ProgramArguments"])
 
 
-def test_windows_notes_name_real_backends_and_settings(tmp_path: Path) -> None:
+def test_windows_notes_settings_are_valid_and_name_the_cameras(tmp_path: Path) -> None:
     text = (PKG / "windows" / "README.md").read_text()
-    assert "OBS Virtual Camera" in text and "Unity Capture" in text
-    named = typing.get_args(config.OutputSettings.model_fields["backend"].annotation)[0]  # the Literal
-    names = set(re.findall(r'backend = "(\w+)"', text) + re.findall(r'set `"(\w+)"`', text))
-    assert names == {"auto", "obs", "unitycapture"} and names <= set(typing.get_args(named))
-    # the TOML snippet in the notes is a valid settings file
-    snippet = re.search(r"```toml\n(.*?)```", text, re.S)
-    assert snippet
-    (tmp_path / "config.toml").write_text(snippet.group(1))
-    cfg = config.load(tmp_path / "config.toml")
-    assert cfg.output.backend == "unitycapture" and cfg.output.device == "VBG Camera"
+    assert "Unity Capture" in text and f'giving the name `{config.OutputSettings().name}`' in text
+    snippets = re.findall(r"```toml\n(.*?)```", text, re.S)
+    names = []
+    for i, snippet in enumerate(snippets):
+        (tmp_path / f"{i}.toml").write_text(textwrap.dedent(snippet))
+        names.append(config.load(tmp_path / f"{i}.toml").output.name)
+    assert names == ["Unity Video Capture", outputs.OBS_NAME]

@@ -132,6 +132,42 @@ def _wait(what: str, cond: Callable[[], bool], timeout: float = 10.0) -> None:
         time.sleep(0.1)
 
 
+def _start_desktop(procs: list[subprocess.Popen[bytes]]) -> tuple[Desktop, str]:
+    """Start Xvfb, a session bus and trayer (appended to ``procs``); the desktop and the bus address."""
+    read_fd, write_fd = os.pipe()
+    procs.append(subprocess.Popen(["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "800x600x24",
+                                   "-nolisten", "tcp"], pass_fds=(write_fd,), stderr=subprocess.DEVNULL))
+    os.close(write_fd)
+    with os.fdopen(read_fd) as f:
+        desk = Desktop(":" + f.readline().strip())
+    bus = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--print-address=1"],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    procs.append(bus)
+    assert bus.stdout is not None
+    address = bus.stdout.readline().decode().strip()
+
+    def works(*cmd: str) -> bool:
+        env = {**os.environ, "DISPLAY": desk.display}
+        return subprocess.run(cmd, env=env, capture_output=True, timeout=10).returncode == 0
+
+    def panel_up(t: subprocess.Popen[bytes]) -> Callable[[], bool]:
+        return lambda: t.poll() is not None or works("xdotool", "search", "--name", "^panel$")
+
+    _wait("Xvfb to accept clients", lambda: works("xdotool", "getdisplaygeometry"))
+    for _ in range(3):  # trayer now and then fails to open a display that has only just come up
+        trayer = subprocess.Popen(
+            ["trayer", "--edge", "top", "--align", "right", "--widthtype", "request", "--height", "32",
+             "--transparent", "false", "--tint", "0xdddddd", "--SetDockType", "true"],
+            env={**os.environ, "DISPLAY": desk.display}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(trayer)
+        _wait("trayer", panel_up(trayer))
+        if trayer.poll() is None:
+            break
+    assert trayer.poll() is None, "trayer did not start"
+    desk.panel_id = desk.run("xdotool", "search", "--name", "^panel$").split()[0]
+    return desk, address
+
+
 @pytest.fixture(scope="session")
 def desktop() -> Iterator[Desktop]:
     """Xvfb with a session bus and a tray host; pystray's gtk backend is selected for the session."""
@@ -140,46 +176,18 @@ def desktop() -> Iterator[Desktop]:
     missing = [c for c in ("trayer", "xdotool", "dbus-daemon") if not shutil.which(c)]
     assert not missing, f"missing {missing}: run scripts/install-test-deps.sh"
     procs: list[subprocess.Popen[bytes]] = []
-    read_fd, write_fd = os.pipe()
-    xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "800x600x24", "-nolisten",
-                             "tcp"], pass_fds=(write_fd,), stderr=subprocess.DEVNULL)
-    procs.append(xvfb)
-    os.close(write_fd)
-    with os.fdopen(read_fd) as f:
-        display = ":" + f.readline().strip()
-    bus = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--print-address=1"],
-                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    procs.append(bus)
-    assert bus.stdout is not None
-    address = bus.stdout.readline().decode().strip()
-    desk = Desktop(display)
-    env = {**os.environ, "DISPLAY": display}
-
-    def found(*cmd: str) -> bool:
-        return subprocess.run(cmd, env=env, capture_output=True, timeout=10).returncode == 0
-
-    _wait("Xvfb to accept clients", lambda: found("xdotool", "getdisplaygeometry"))
-    for _ in range(3):  # trayer now and then fails to open a display that has only just come up
-        trayer = subprocess.Popen(
-            ["trayer", "--edge", "top", "--align", "right", "--widthtype", "request", "--height", "32",
-             "--transparent", "false", "--tint", "0xdddddd", "--SetDockType", "true"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        procs.append(trayer)
-        up = lambda t=trayer: t.poll() is not None or found("xdotool", "search", "--name", "^panel$")  # noqa: E731
-        _wait("trayer", up)
-        if trayer.poll() is None:
-            break
-    assert trayer.poll() is None, "trayer did not start"
-    desk.panel_id = desk.run("xdotool", "search", "--name", "^panel$").split()[0]
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DISPLAY", display)
-        mp.setenv("DBUS_SESSION_BUS_ADDRESS", address)
-        mp.setenv("PYSTRAY_BACKEND", "gtk")  # XEmbed, which trayer hosts
-        mp.setenv("NO_AT_BRIDGE", "1")  # no accessibility bus needed
-        yield desk
-    for p in reversed(procs):
-        p.terminate()
-        p.wait(timeout=10)
+    try:
+        desk, address = _start_desktop(procs)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("DISPLAY", desk.display)
+            mp.setenv("DBUS_SESSION_BUS_ADDRESS", address)
+            mp.setenv("PYSTRAY_BACKEND", "gtk")  # XEmbed, which trayer hosts
+            mp.setenv("NO_AT_BRIDGE", "1")  # no accessibility bus needed
+            yield desk
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+            p.wait(timeout=10)
 
 
 def find(menu: Any, *path: str) -> Any:
@@ -419,6 +427,8 @@ def test_menu_click_changes_the_running_daemons_effect(desktop: Desktop, tmp_pat
             _wait("the live icon", lambda: desktop.icon_pixels(State.LIVE) > 200, timeout=20)
             _wait("frames", lambda: recorder.count > 10)
             assert grey_share(recorder.last()) < 0.1  # blur keeps the colours
+            _wait("fps in the status line", lambda: " 0.0 fps" not in tray.status_line())
+            time.sleep(0.2)  # the menu is rebuilt on the main loop
 
             desktop.open_menu()
             desktop.run("xdotool", "key", "Down", "Right")

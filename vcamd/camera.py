@@ -216,6 +216,7 @@ class CameraReader:
 
     def __init__(self, settings: CameraSettings, stats: Stats) -> None:
         self.slot = FrameSlot(stats)
+        self._stats = stats
         self._settings = settings
         self._pending: CameraSettings | None = None
         self._cap: cv2.VideoCapture | None = None
@@ -245,6 +246,9 @@ class CameraReader:
     def set_active(self, active: bool) -> None:
         """Hold the camera open (True) or release it (False)."""
         if active != self._active:
+            if active:  # an app is waiting: try at once, whatever the backoff said
+                self._retry_at = 0.0
+                self._backoff.reset()
             self._active = active
             self._poke.set()
 
@@ -345,23 +349,32 @@ class CameraReader:
         self._deliver(frame)
 
     def _deliver(self, frame: np.ndarray) -> None:
+        if not self._src.live and self.info is not None and not self._pace():
+            self._stats.camera_dropped()
+            return
         if self._settings.mirror:
             frame = cv2.flip(frame, 1)
-        if not self._src.live and self.info is not None:
-            self._pace()
         self._last_frame = time.monotonic()
         self.slot.put(Captured(frame, self._last_frame))
 
-    def _pace(self) -> None:
-        """Hold a file's frame until its time, so a file plays like a camera at its own frame rate."""
+    def _pace(self) -> bool:
+        """Hold a file's frame until its time, so a file plays like a camera at its own frame rate.
+
+        False: the frame is more than a frame period late; like a real camera, the file reader then drops
+        it itself rather than deliver a burst (counted as the camera's own drop).
+        """
         assert self.info is not None
-        due = self._pace_start + self._paced / self.info.fps
+        period = 1.0 / self.info.fps
+        due = self._pace_start + self._paced * period
         self._paced += 1
         delay = due - time.monotonic()
         if delay > 0:
             self._stopping.wait(delay)
         elif delay < -1.0:  # far behind (the machine was busy or asleep): start the clock again
             self._pace_start, self._paced = time.monotonic(), 1
+        elif delay < -period:
+            return False
+        return True
 
     def _release(self) -> None:
         cap, self._cap = self._cap, None

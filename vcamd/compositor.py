@@ -19,6 +19,9 @@ _ALL = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
 _WORD = 8  # pixels per block column: one uint64 of alpha
 _INV255 = 1.0 / 255.0
 
+#: Gathered edge blocks: their (band, word) indices, then fg, bg and alpha; None when there are none.
+_Edges = tuple[tuple[np.ndarray, ...], np.ndarray, np.ndarray, np.ndarray] | None
+
 
 class Compositor:
     """Blends into buffers sized on first use and reused while the frame size stays the same."""
@@ -61,8 +64,7 @@ class Compositor:
         if out is not bg:
             np.copyto(out, bg)
         self._copy_runs(person, fg, out)  # edge blocks too: they are overwritten next
-        if edges is not None:
-            self._blend_edges(edge, edges, out)
+        self._blend_edges(edge, edges, out)
         if hm < h:
             self._blend_rect(fg, bg, alpha, out, hm, h, 0, w)
         return out
@@ -86,24 +88,22 @@ class Compositor:
             writeable=img.flags.writeable,
         )
 
-    def _gather_edges(
-        self, edge: np.ndarray, fg: np.ndarray, bg: np.ndarray, alpha: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    def _gather_edges(self, edge: np.ndarray, fg: np.ndarray, bg: np.ndarray, alpha: np.ndarray) -> _Edges:
         """The edge blocks of fg, bg and alpha, each as one contiguous (n * BAND, 8[, 3]) image."""
-        bi, wi = np.nonzero(edge)
-        n = len(bi)
-        if not n:
+        where = np.nonzero(edge)
+        rows = len(where[0]) * self.BAND
+        if not rows:
             return None
-        rows = n * self.BAND
-        f = self._views(fg, edge)[bi, wi].reshape(rows, _WORD, 3)
-        b = self._views(bg, edge)[bi, wi].reshape(rows, _WORD, 3)
-        a = self._views(alpha, edge)[bi, wi].reshape(rows, _WORD)
-        return f, b, a
+        f = self._views(fg, edge)[where].reshape(rows, _WORD, 3)
+        b = self._views(bg, edge)[where].reshape(rows, _WORD, 3)
+        a = self._views(alpha, edge)[where].reshape(rows, _WORD)
+        return where, f, b, a
 
-    def _blend_edges(
-        self, edge: np.ndarray, edges: tuple[np.ndarray, np.ndarray, np.ndarray], out: np.ndarray
-    ) -> None:
-        f, b, a = edges
+    def _blend_edges(self, edge: np.ndarray, edges: _Edges, out: np.ndarray) -> None:
+        """Blend the gathered edge blocks and put them in their places in ``out``."""
+        if edges is None:
+            return
+        where, f, b, a = edges
         rows = a.shape[0]
         a3 = self._a3.reshape(-1)[: rows * _WORD * 3].reshape(rows, _WORD, 3)
         inv3 = self._inv3.reshape(-1)[: rows * _WORD * 3].reshape(rows, _WORD, 3)
@@ -112,8 +112,7 @@ class Compositor:
         cv2.multiply(f, a3, dst=f, scale=_INV255)
         cv2.multiply(b, inv3, dst=b, scale=_INV255)
         cv2.add(f, b, dst=f)
-        bi, wi = np.nonzero(edge)
-        self._views(out, edge)[bi, wi] = f.reshape(len(bi), self.BAND, _WORD, 3)
+        self._views(out, edge)[where] = f.reshape(len(where[0]), self.BAND, _WORD, 3)
 
     def _copy_runs(self, person: np.ndarray, fg: np.ndarray, out: np.ndarray) -> None:
         """Copy ``fg`` over every horizontal run of blocks that holds some person."""

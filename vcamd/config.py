@@ -161,7 +161,7 @@ class SegmentationSettings(_Section):
         0.2, ge=0.0, le=1.0, description="Confidence width of the soft edge around you; 0 = hard."
     )
     smoothing: float = Field(
-        0.9, ge=0.0, lt=1.0,
+        0.97, ge=0.0, lt=1.0,
         description="Steadiness against flicker from frame to frame; 0 = none. With refine, it only "
         "holds still parts of the picture: moving edges follow at once.",
     )

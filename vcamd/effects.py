@@ -85,6 +85,10 @@ class NoEffect(Effect):
         return frame
 
 
+#: uint8 alpha (255 = person) -> float32 weight of the background (1 = background).
+_BACKGROUND_WEIGHT = ((255 - np.arange(256)) / 255.0).astype(np.float32)
+
+
 class BlurEffect(Effect):
     """The background blurred, with the person masked out first so no halo of them bleeds into it.
 
@@ -109,14 +113,14 @@ class BlurEffect(Effect):
         sigma = sigma_full * sw / w
         small = cv2.resize(frame, (sw, sh), interpolation=cv2.INTER_LINEAR).astype(np.float32)
         # Background weight at work size: 1 on the background, 0 on the person.
-        weight = cv2.resize(matte.small, (sw, sh), interpolation=cv2.INTER_AREA).astype(np.float32)
-        weight = 1.0 - weight * (1.0 / 255.0)
-        num = cv2.GaussianBlur(small * weight[:, :, None], (0, 0), sigma)
+        weight = _BACKGROUND_WEIGHT[cv2.resize(matte.small, (sw, sh), interpolation=cv2.INTER_AREA)]
+        num = cv2.GaussianBlur(cv2.multiply(small, cv2.merge([weight] * 3)), (0, 0), sigma)
         den = cv2.GaussianBlur(weight, (0, 0), sigma)
-        plain = cv2.GaussianBlur(small, (0, 0), sigma)
+        plain = cv2.GaussianBlur(small, (0, 0), sigma)  # where no background is near, the plain blur
         eps = 1e-3
-        blurred = (num + eps * plain) / (den[:, :, None] + eps)
-        small_u8 = np.clip(blurred, 0, 255).astype(np.uint8)
+        cv2.scaleAdd(plain, eps, num, dst=num)
+        den += eps
+        small_u8 = cv2.convertScaleAbs(cv2.divide(num, cv2.merge([den] * 3)))
         if self._out is None or self._out.shape != frame.shape:
             self._out = np.empty_like(frame)
         cv2.resize(small_u8, (w, h), dst=self._out, interpolation=cv2.INTER_LINEAR)

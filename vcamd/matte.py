@@ -29,11 +29,12 @@ from vcamd.config import SegmentationSettings
 WORK_LONG_SIDE = 320
 #: Guided filter: window radius in work pixels, and regularisation (in (0..1 intensity)^2).
 GUIDE_RADIUS = 4
-GUIDE_EPS = 1e-3
-GUIDE_COLOR = False
+GUIDE_EPS = 1e-2
 #: Motion gate: mean |grey change| over 5x5 work pixels below LO counts as still, above HI as moving.
-MOTION_LO = 8.0
-MOTION_HI = 24.0
+MOTION_LO = 6.0
+MOTION_HI = 18.0
+#: Without refine the whole matte is smoothed, which lags moving edges: at most this much.
+PLAIN_MAX_SMOOTHING = 0.5
 
 Region = tuple[float, float, float, float]
 
@@ -107,7 +108,7 @@ class Matte:
         self._state, self._prev_gray = other._state, other._prev_gray
 
     def _plain(self, conf: np.ndarray) -> np.ndarray:
-        k = self.settings.smoothing if self.video else 0.0
+        k = min(self.settings.smoothing, PLAIN_MAX_SMOOTHING) if self.video else 0.0
         if k <= 0.0 or self._state is None or self._state.shape != conf.shape:
             self._state = conf.copy()
         else:
@@ -122,7 +123,7 @@ class Matte:
         cv2.resize(frame, grid, dst=self._guide, interpolation=cv2.INTER_LINEAR)
         target = to_grid(conf, region, (w, h), grid)
         gray = cv2.cvtColor(self._guide, cv2.COLOR_BGR2GRAY)
-        target = cv2.ximgproc.guidedFilter(self._guide if GUIDE_COLOR else gray, target, GUIDE_RADIUS, GUIDE_EPS * 255.0**2)
+        target = cv2.ximgproc.guidedFilter(gray, target, GUIDE_RADIUS, GUIDE_EPS * 255.0**2)
         prev, self._prev_gray = self._prev_gray, gray
         k = self.settings.smoothing if self.video else 0.0
         state = self._state

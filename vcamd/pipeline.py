@@ -78,7 +78,7 @@ class Pipeline:
                     == (cfg.segmentation.model, cfg.segmentation.refine)
                 )
                 segmenter = current.segmenter if same_model and current else Segmenter(
-                    cfg.segmentation.model, video=self.video, crop=cfg.segmentation.refine
+                    cfg.segmentation.model, video=self.video, refine=cfg.segmentation.refine
                 )
             matte = Matte(cfg.segmentation, video=self.video)
             if current is not None and current.matte.settings.model == cfg.segmentation.model:

@@ -17,6 +17,7 @@ Promises:
 from __future__ import annotations
 
 import logging
+import math
 from types import TracebackType
 
 import cv2
@@ -32,11 +33,11 @@ AUTO = models.AUTO
 #: Frames at least this much wider than tall get the landscape model under ``auto`` (4:3 does not).
 LANDSCAPE_MIN_ASPECT = 1.4
 #: Margin added on each side of the person's box, as a share of the box's size.
-CROP_MARGIN = 0.15
+CROP_MARGIN = 0.2
 #: A crop region is kept while the person stays inside it and it is no more than this much too large.
 CROP_SLACK = 1.5
 
-Region = tuple[float, float, float, float]
+Region = tuple[int, int, int, int]
 
 
 class SegmenterError(VcamdError):
@@ -48,8 +49,11 @@ def choose_model(width: int, height: int) -> str:
     return "landscape" if width >= LANDSCAPE_MIN_ASPECT * height else "general"
 
 
-def fit_region(box: Region, aspect: float, size: tuple[int, int]) -> Region:
-    """``box`` plus its margin, grown towards ``aspect`` (w/h) as far as the frame ``size`` allows."""
+def fit_region(box: tuple[float, float, float, float], aspect: float, size: tuple[int, int]) -> Region:
+    """``box`` plus its margin, grown towards ``aspect`` (w/h) as far as the frame ``size`` allows.
+
+    The result is in whole pixels and inside the frame.
+    """
     w, h = size
     x0, y0, x1, y1 = box
     mx, my = CROP_MARGIN * (x1 - x0), CROP_MARGIN * (y1 - y0)
@@ -59,19 +63,13 @@ def fit_region(box: Region, aspect: float, size: tuple[int, int]) -> Region:
         bw = min(float(w), bh * aspect)
     else:
         bh = min(float(h), bw / aspect)
-    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    x0 = min(max(0.0, cx - bw / 2), w - bw)
-    y0 = min(max(0.0, cy - bh / 2), h - bh)
-    return (x0, y0, x0 + bw, y0 + bh)
+    x0 = min(max(0.0, (x0 + x1 - bw) / 2), w - bw)
+    y0 = min(max(0.0, (y0 + y1 - bh) / 2), h - bh)
+    return (int(x0), int(y0), min(w, math.ceil(x0 + bw)), min(h, math.ceil(y0 + bh)))
 
 
-def _area(r: Region) -> float:
+def _area(r: Region) -> int:
     return (r[2] - r[0]) * (r[3] - r[1])
-
-
-def _covers(r: Region, w: int, h: int) -> bool:
-    """True if ``r`` is the whole ``w`` x ``h`` frame, give or take half a pixel."""
-    return r[0] <= 0.5 and r[1] <= 0.5 and r[2] >= w - 0.5 and r[3] >= h - 0.5
 
 
 def _inside(a: Region, b: Region) -> bool:
@@ -81,10 +79,10 @@ def _inside(a: Region, b: Region) -> bool:
 class Segmenter:
     """A MediaPipe ImageSegmenter asked for confidence masks only."""
 
-    def __init__(self, model: str = AUTO, *, video: bool = True, crop: bool = False) -> None:
+    def __init__(self, model: str = AUTO, *, video: bool = True, refine: bool = False) -> None:
         self.model = model
         self.video = video
-        self.crop = crop
+        self.refine = refine
         names = ("landscape", "general") if model == AUTO else (model,)
         self._paths = {n: models.resolve(n) for n in names}
         self._task = None
@@ -92,7 +90,7 @@ class Segmenter:
         self.input_size: tuple[int, int] = DEFAULT_INPUT
         self._small = self._rgb = np.empty((0, 0, 3), np.uint8)
         self._load(names[0])
-        self.region: Region = (0.0, 0.0, 0.0, 0.0)
+        self.region: Region = (0, 0, 0, 0)
         self._next: Region | None = None
         self._frame_size = (0, 0)
         self._last_ts = -1
@@ -127,16 +125,8 @@ class Segmenter:
     def _run(self, frame: np.ndarray, region: Region, timestamp_ms: int | None) -> np.ndarray:
         import mediapipe as mp
 
-        h, w = frame.shape[:2]
-        mw, mh = self.input_size
-        if _covers(region, w, h):
-            cv2.resize(frame, (mw, mh), dst=self._small, interpolation=cv2.INTER_LINEAR)
-        else:
-            x0, y0, x1, y1 = region
-            sx, sy = mw / (x1 - x0), mh / (y1 - y0)
-            m = np.array([[sx, 0, (0.5 - x0) * sx - 0.5], [0, sy, (0.5 - y0) * sy - 0.5]], np.float32)
-            cv2.warpAffine(frame, m, (mw, mh), dst=self._small, flags=cv2.INTER_LINEAR,
-                           borderMode=cv2.BORDER_REPLICATE)
+        x0, y0, x1, y1 = region
+        cv2.resize(frame[y0:y1, x0:x1], self.input_size, dst=self._small, interpolation=cv2.INTER_LINEAR)
         cv2.cvtColor(self._small, cv2.COLOR_BGR2RGB, dst=self._rgb)
         image = mp.Image(image_format=mp.ImageFormat.SRGB, data=self._rgb)
         assert self._task is not None
@@ -167,12 +157,12 @@ class Segmenter:
     def segment(self, frame: np.ndarray, timestamp_ms: int | None = None) -> np.ndarray:
         """Person confidence of BGR ``frame`` as float32 (h, w) at the model's input size."""
         h, w = frame.shape[:2]
-        full: Region = (0.0, 0.0, float(w), float(h))
+        full: Region = (0, 0, w, h)
         if (w, h) != self._frame_size:
             self._frame_size, self._next = (w, h), None
             if self.model == AUTO and choose_model(w, h) != self._task_name:
                 self._load(choose_model(w, h))
-        if not self.crop:
+        if not self.refine:
             return self._run(frame, full, timestamp_ms)
         if self.video:
             conf = self._run(frame, self._next or full, timestamp_ms)

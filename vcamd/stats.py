@@ -1,4 +1,4 @@
-"""Counters of a running stream: fps in and out, per-stage milliseconds, latency, dropped and failed frames.
+"""Counters of a running stream: fps in and out, per-stage ms, latency, dropped (by us or the camera), failed.
 
 Promises: every method may be called from any thread; ``snapshot()`` describes the last couple of seconds
 (rates over a sliding window, milliseconds as running averages), and ``latencies_ms()`` keeps the
@@ -42,6 +42,7 @@ class Snapshot:
     fps_out: float = 0.0
     dropped: int = 0
     failed: int = 0
+    camera_dropped: int = 0
     latency_ms: float = 0.0
     stages_ms: dict[str, float] = field(default_factory=dict)
 
@@ -49,9 +50,10 @@ class Snapshot:
         """``in 30.0 fps · out 30.0 fps · latency 9.1 ms · dropped 0 · segment 2.4 · ... ms``."""
         stages = " ".join(f"{k} {v:.1f}" for k, v in self.stages_ms.items())
         failed = f" · failed {self.failed}" if self.failed else ""
+        own = f" (+{self.camera_dropped} by the camera)" if self.camera_dropped else ""
         return (
             f"in {self.fps_in:.1f} fps · out {self.fps_out:.1f} fps · latency {self.latency_ms:.1f} ms · "
-            f"dropped {self.dropped}{failed} · {stages or 'no frames treated'} ms"
+            f"dropped {self.dropped}{own}{failed} · {stages or 'no frames treated'} ms"
         )
 
 
@@ -67,6 +69,7 @@ class Stats:
         self._latencies: deque[float] = deque(maxlen=2000)
         self.dropped = 0
         self.failed = 0
+        self.dropped_by_camera = 0
 
     def frame_in(self) -> None:
         """The camera delivered a frame."""
@@ -76,6 +79,11 @@ class Stats:
         """A frame was replaced by a newer one before the worker took it."""
         with self._lock:
             self.dropped += 1
+
+    def camera_dropped(self) -> None:
+        """The camera itself skipped a frame (a file standing in for it fell behind its clock)."""
+        with self._lock:
+            self.dropped_by_camera += 1
 
     def frame_failed(self) -> None:
         """The pipeline raised on a frame (it was sent untreated)."""
@@ -100,9 +108,8 @@ class Stats:
     def snapshot(self) -> Snapshot:
         with self._lock:
             stages = {k: round(v, 2) for k, v in self._stages.items()}
-            return Snapshot(
-                self._in.rate(), self._out.rate(), self.dropped, self.failed, round(self._latency, 2), stages
-            )
+            return Snapshot(self._in.rate(), self._out.rate(), self.dropped, self.failed,
+                            self.dropped_by_camera, round(self._latency, 2), stages)
 
     def latencies_ms(self) -> list[float]:
         """Capture-to-send milliseconds of the most recent camera frames sent."""

