@@ -60,8 +60,10 @@ def shifted(matte: np.ndarray, dx: float) -> np.ndarray:
                           borderMode=cv2.BORDER_REPLICATE)
 
 
-def edge_lag(stream: np.ndarray, current: np.ndarray, step: float,
-             lags: np.ndarray = np.arange(-1.0, 4.01, 0.05)) -> float:
+LAGS = np.arange(-1.0, 4.01, 0.05)  # the lags edge_lag tries, in frames
+
+
+def edge_lag(stream: np.ndarray, current: np.ndarray, step: float, lags: np.ndarray = LAGS) -> float:
     """How many frames ``stream`` trails ``current`` while the picture moves ``step`` px/frame to the right.
 
     Both are mattes of the same frame: ``current`` without temporal smoothing, ``stream`` with it. The

@@ -1,7 +1,8 @@
 """Speed: vcamd against the naive tutorial pipeline at 1280x720 and 1920x1080; prints the README's table.
 
-Run with ``.venv/bin/python benchmarks/speed.py [--frames N] [--effect blur]`` (VCAMD_MODEL_DIR set, as the
-Makefile does). Each size runs in its own process (``vcamd bench --json``), so neither warms the other.
+Run with ``.venv/bin/python benchmarks/speed.py [--frames N] [--effect blur] [--config FILE]``; models come
+from VCAMD_MODEL_DIR, else ../shared/models. Each size runs in its own process (``vcamd bench --json``), so
+neither warms the other.
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ SIZES = ("1280x720", "1920x1080")
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def measure(size: str, effect: str, frames: int) -> dict[str, object]:
+def measure(size: str, effect: str, frames: int, config: str | None = None) -> dict[str, object]:
     """One ``vcamd bench --json`` run."""
     env = dict(os.environ)
     env.setdefault("VCAMD_MODEL_DIR", str(ROOT.parent / "shared" / "models"))
     out = subprocess.run(
         [sys.executable, "-m", "vcamd", "bench", "--json", "--size", size, "--effect", effect,
-         "--frames", str(frames)],
+         "--frames", str(frames), *(["--config", config] if config else [])],
         check=True, capture_output=True, text=True, env=env,
     ).stdout
     return json.loads(out)  # type: ignore[no-any-return]
@@ -49,8 +50,9 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--frames", type=int, default=200)
     p.add_argument("--effect", default="blur")
+    p.add_argument("--config", help="a settings file (e.g. one with segmentation.refine = false)")
     args = p.parse_args()
-    results = [measure(size, args.effect, args.frames) for size in SIZES]
+    results = [measure(size, args.effect, args.frames, args.config) for size in SIZES]
     sys.stdout.write(table(results) + "\n")
     return 0
 

@@ -320,6 +320,8 @@ def test_menu_items_drive_the_control(desktop: Desktop, config_file: Path, tmp_p
 
         click(tray, "Start at login")  # the same code as `vcamd autostart`, in the test's private HOME
         assert autostart.is_enabled() and find(menu, "Start at login").checked
+        entry = Path(os.environ["XDG_CONFIG_HOME"]) / "autostart" / "vcamd.desktop"
+        assert f"--config {config_file}" in entry.read_text()  # starts with this settings file
         click(tray, "Start at login")
         assert not autostart.is_enabled()
 

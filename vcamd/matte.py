@@ -81,8 +81,9 @@ def to_grid(conf: np.ndarray, region: Region | None, frame_size: tuple[int, int]
 
 def ramp(conf: np.ndarray, threshold: float, softness: float) -> np.ndarray:
     """uint8 alpha of float confidence: 0 below ``threshold - softness/2``, 255 above the other side."""
-    soft = max(softness, 1e-3)
-    out = (conf - (threshold - soft / 2.0)) * (255.0 / soft)
+    if softness <= 0.0:
+        return np.where(conf >= threshold, np.uint8(255), np.uint8(0))
+    out = (conf - (threshold - softness / 2.0)) * (255.0 / softness)
     np.clip(out, 0, 255, out=out)
     return out.astype(np.uint8)
 

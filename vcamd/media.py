@@ -139,8 +139,10 @@ def probe_video(path: Path) -> VideoInfo:
         return VideoInfo(first.width, first.height, Fraction(fps), frames, audio)
 
 
-def _add_video(out: Any, ext: str, vin: Any, width: int, height: int) -> Any:
+def _add_video(out: Any, ext: str, vin: Any) -> Any:
+    """An output video stream like ``vin``: same size, frame rate and time base."""
     codec, options = _ENCODERS[ext]
+    width, height = vin.codec_context.width, vin.codec_context.height
     fps = vin.average_rate or vin.guessed_rate or Fraction(30)
     vout = out.add_stream(codec, rate=fps, options=dict(options))
     vout.width, vout.height = width, height
@@ -186,7 +188,7 @@ def transcode(src: Path, dst: Path, treat: Treat, on_frame: Callable[[], object]
         fps = float(vin.average_rate or vin.guessed_rate or 30)
         try:
             with av.open(str(tmp), "w") as out:
-                vout = _add_video(out, ext, vin, vin.codec_context.width, vin.codec_context.height)
+                vout = _add_video(out, ext, vin)
                 aout, copy_audio = _add_audio(out, ext, ain) if ain is not None else (None, False)
                 last_pts: int | None = None
                 for packet in inp.demux(*(s for s in (vin, ain) if s is not None)):

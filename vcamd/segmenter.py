@@ -49,15 +49,27 @@ def choose_model(width: int, height: int) -> str:
     return "landscape" if width >= LANDSCAPE_MIN_ASPECT * height else "general"
 
 
-def fit_region(box: tuple[float, float, float, float], aspect: float, size: tuple[int, int]) -> Region:
+Box = tuple[float, float, float, float]
+
+
+def _grow(box: Box, margin: float, size: tuple[int, int]) -> Box:
+    """``box`` with ``margin`` (a share of its size) added on each side, clipped to the frame ``size``."""
+    x0, y0, x1, y1 = box
+    mx, my = margin * (x1 - x0), margin * (y1 - y0)
+    return max(0.0, x0 - mx), max(0.0, y0 - my), min(float(size[0]), x1 + mx), min(float(size[1]), y1 + my)
+
+
+def _pixels(box: Box, size: tuple[int, int]) -> Region:
+    return (int(box[0]), int(box[1]), min(size[0], math.ceil(box[2])), min(size[1], math.ceil(box[3])))
+
+
+def fit_region(box: Box, aspect: float, size: tuple[int, int]) -> Region:
     """``box`` plus its margin, grown towards ``aspect`` (w/h) as far as the frame ``size`` allows.
 
     The result is in whole pixels and inside the frame.
     """
     w, h = size
-    x0, y0, x1, y1 = box
-    mx, my = CROP_MARGIN * (x1 - x0), CROP_MARGIN * (y1 - y0)
-    x0, y0, x1, y1 = max(0.0, x0 - mx), max(0.0, y0 - my), min(float(w), x1 + mx), min(float(h), y1 + my)
+    x0, y0, x1, y1 = _grow(box, CROP_MARGIN, size)
     bw, bh = x1 - x0, y1 - y0
     if bw < bh * aspect:
         bw = min(float(w), bh * aspect)
@@ -65,7 +77,7 @@ def fit_region(box: tuple[float, float, float, float], aspect: float, size: tupl
         bh = min(float(h), bw / aspect)
     x0 = min(max(0.0, (x0 + x1 - bw) / 2), w - bw)
     y0 = min(max(0.0, (y0 + y1 - bh) / 2), h - bh)
-    return (int(x0), int(y0), min(w, math.ceil(x0 + bw)), min(h, math.ceil(y0 + bh)))
+    return _pixels((x0, y0, x0 + bw, y0 + bh), size)
 
 
 def _area(r: Region) -> int:
@@ -142,17 +154,29 @@ class Segmenter:
         # A copy: the view points into MediaPipe's buffer, which does not outlive ``result``.
         return np.array(mask, dtype=np.float32).reshape(mask.shape[0], mask.shape[1])
 
-    def _person_region(self, conf: np.ndarray) -> Region | None:
-        """Where the person of ``conf`` (covering ``self.region``) is, with margin; None if nobody."""
+    def _person_box(self, conf: np.ndarray) -> Box | None:
+        """The box in frame pixels around the person of ``conf`` (covering ``self.region``), or None."""
         cols = np.flatnonzero((conf >= 0.5).any(axis=0))
         if cols.size == 0:
             return None
         rows = np.flatnonzero((conf >= 0.5).any(axis=1))
         x0, y0, x1, y1 = self.region
         sx, sy = (x1 - x0) / conf.shape[1], (y1 - y0) / conf.shape[0]
-        box = (x0 + cols[0] * sx, y0 + rows[0] * sy, x0 + (cols[-1] + 1) * sx, y0 + (rows[-1] + 1) * sy)
+        return (x0 + cols[0] * sx, y0 + rows[0] * sy, x0 + (cols[-1] + 1) * sx, y0 + (rows[-1] + 1) * sy)
+
+    def _track(self, conf: np.ndarray) -> None:
+        """Choose the next frame's crop: keep the current one while the person, with half the margin, stays
+        inside it and it is at most CROP_SLACK times too large; otherwise take a fresh fit."""
+        box = self._person_box(conf)
+        if box is None:
+            self._next = None
+            return
         mw, mh = self.input_size
-        return fit_region(box, mw / mh, self._frame_size)
+        wanted = fit_region(box, mw / mh, self._frame_size)
+        cur = self._next
+        needed = _pixels(_grow(box, CROP_MARGIN / 2, self._frame_size), self._frame_size)
+        if cur is None or not _inside(needed, cur) or _area(cur) > CROP_SLACK * _area(wanted):
+            self._next = wanted
 
     def segment(self, frame: np.ndarray, timestamp_ms: int | None = None) -> np.ndarray:
         """Person confidence of BGR ``frame`` as float32 (h, w) at the model's input size."""
@@ -166,18 +190,15 @@ class Segmenter:
             return self._run(frame, full, timestamp_ms)
         if self.video:
             conf = self._run(frame, self._next or full, timestamp_ms)
-            wanted = self._person_region(conf)
-            cur = self._next
-            if wanted is None:
-                self._next = None
-            elif cur is None or not _inside(wanted, cur) or _area(cur) > CROP_SLACK * _area(wanted):
-                self._next = wanted
+            self._track(conf)
             return conf
         conf = self._run(frame, full, timestamp_ms)
-        wanted = self._person_region(conf)
-        if wanted is None or _area(wanted) >= 0.99 * _area(full):
+        box = self._person_box(conf)
+        if box is None:
             return conf
-        return self._run(frame, wanted, timestamp_ms)
+        mw, mh = self.input_size
+        wanted = fit_region(box, mw / mh, (w, h))
+        return conf if wanted == full else self._run(frame, wanted, timestamp_ms)
 
     def reset(self) -> None:
         """Forget where the person was (a new scene, or a new camera)."""
