@@ -45,14 +45,18 @@ PAN_SIZE = (1280, 720)
 Matter = Callable[[np.ndarray], np.ndarray]
 
 
+def read(path: Path, flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
+    """An image of ../shared/data (BGR, or grey with IMREAD_GRAYSCALE); FileNotFoundError if unreadable."""
+    image = cv2.imread(str(path), flags)
+    if image is None:
+        raise FileNotFoundError(f"{path} is missing or unreadable")
+    return image
+
+
 def still_set(name: str, data: Path = DATA) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(BGR image, ground-truth matte) pairs of one ../shared/data set."""
     for img_path in sorted((data / "images" / name).glob("*.jpg")):
-        truth = cv2.imread(str(data / "masks" / name / f"{img_path.stem}.png"), cv2.IMREAD_GRAYSCALE)
-        image = cv2.imread(str(img_path), cv2.IMREAD_COLOR)
-        if image is None or truth is None:
-            raise FileNotFoundError(f"{img_path} or its mask is missing or unreadable")
-        yield image, truth
+        yield read(img_path), read(data / "masks" / name / f"{img_path.stem}.png", cv2.IMREAD_GRAYSCALE)
 
 
 def video_frames(name: str, limit: int | None = None, data: Path = DATA) -> Iterator[np.ndarray]:
@@ -77,9 +81,11 @@ def pan_frames(step: int, count: int, data: Path = DATA) -> Iterator[np.ndarray]
 
     The picture therefore moves left by ``step`` px per frame.
     """
-    big = cv2.imread(str(data / PAN_STILL), cv2.IMREAD_COLOR)
+    big = read(data / PAN_STILL)
     w, h = PAN_SIZE
     y = (big.shape[0] - h) // 2
+    if (count - 1) * step + w > big.shape[1]:
+        raise ValueError(f"a pan of {count} frames at {step} px/frame runs off the {big.shape[1]} px still")
     for i in range(count):
         yield np.ascontiguousarray(big[y : y + h, i * step : i * step + w])
 
@@ -110,7 +116,7 @@ class RawModel:
             result = self._task.segment_for_video(image, self._ts)
         else:
             result = self._task.segment(image)
-        conf = np.asarray(result.confidence_masks[-1].numpy_view(), np.float32)
+        conf = np.array(result.confidence_masks[-1].numpy_view(), np.float32)  # a copy: the view dies
         return conf.reshape(conf.shape[0], conf.shape[1])
 
     def soft(self, frame: np.ndarray) -> np.ndarray:
@@ -241,6 +247,36 @@ def run(changes: dict[str, object], frame_limit: int | None, pan_step: int) -> d
     return table
 
 
+EDGE_CROPS = (  # (still, x, y, size): a hair edge and a shoulder, from MAXINE samples (MIT)
+    ("stills/maxine_LeFret_003400.jpg", 520, 0, 240),
+    ("stills/maxine_LeFret_000900.jpg", 270, 350, 240),
+)
+
+
+def edge_image(path: Path, changes: dict[str, object] | None = None) -> None:
+    """Write a before/after picture: crops of edges over a flat blue, raw model left, vcamd right."""
+    raw = RawModel(video=False)
+    rows = []
+    try:
+        with Pipeline(vcamd_config(changes), video=False) as pipe:
+            ours = pipeline_matter(pipe)
+            for still, x, y, size in EDGE_CROPS:
+                image = read(DATA / still)
+                crop = np.s_[y : y + size, x : x + size]
+                panels = []
+                for matte in (raw.hard(image), ours(image)):
+                    a = matte[crop][:, :, None].astype(np.float32) / 255.0
+                    panels.append((image[crop] * a + np.array([110, 60, 30]) * (1.0 - a)).astype(np.uint8))
+                rows.append(np.hstack([panels[0], np.full((size, 4, 3), 255, np.uint8), panels[1]]))
+    finally:
+        raw.close()
+    picture = np.vstack(rows)
+    for text, x in (("raw model", 8), ("vcamd", picture.shape[1] // 2 + 10)):
+        cv2.putText(picture, text, (x, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2, cv2.LINE_AA)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), picture, [cv2.IMWRITE_PNG_COMPRESSION, 9])
+
+
 UNITS = {"iou": "%", "bf": "%", "alpha_err": "/1000", "flicker": "/1000", "lag": "frames"}
 
 
@@ -266,6 +302,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print the numbers as JSON instead of a table")
     p.add_argument("--frames", type=int, default=None, help="use at most N frames of each video")
     p.add_argument("--pan-step", type=int, default=4, help="pan speed of the lag test, px per frame")
+    p.add_argument("--edge-image", type=Path, metavar="PNG",
+                   help="also write the before/after edge picture (docs/matte-edge.png) there")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="a setting for vcamd, e.g. segmentation.threshold=0.5 (repeatable)")
     args = p.parse_args(argv)
@@ -277,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
         except json.JSONDecodeError:
             parsed = value
         changes[key if "." in key else f"segmentation.{key}"] = parsed
+    if args.edge_image:
+        edge_image(args.edge_image, changes)
     table = run(changes, args.frames, args.pan_step)
     sys.stdout.write(json.dumps(table, indent=2) + "\n" if args.json else render(table))
     return 0

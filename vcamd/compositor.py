@@ -19,9 +19,6 @@ _ALL = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
 _WORD = 8  # pixels per block column: one uint64 of alpha
 _INV255 = 1.0 / 255.0
 
-#: Gathered edge blocks: their (band, word) indices, then fg, bg and alpha; None when there are none.
-_Edges = tuple[tuple[np.ndarray, ...], np.ndarray, np.ndarray, np.ndarray] | None
-
 
 class Compositor:
     """Blends into buffers sized on first use and reused while the frame size stays the same."""
@@ -60,11 +57,12 @@ class Compositor:
         words = alpha[:hm].view(np.uint64).reshape(hm // band, band, w // _WORD)
         person = np.bitwise_or.reduce(words, axis=1) != 0  # block has some person
         edge = person & (np.bitwise_and.reduce(words, axis=1) != _ALL)  # ... and some background
-        edges = self._gather_edges(edge, fg, bg, alpha)  # before ``out`` changes: it may be ``bg``
+        where = np.nonzero(edge)
+        under = self._gather(bg, edge, where), self._gather(alpha, edge, where)  # before ``out`` changes
         if out is not bg:
             np.copyto(out, bg)
-        self._copy_runs(person, fg, out)  # edge blocks too: they are overwritten next
-        self._blend_edges(edge, edges, out)
+        self._copy_runs(person, fg, out)  # edge blocks too, so fg's edges are now in ``out``, in cache
+        self._blend_edges(edge, where, self._gather(out, edge, where), *under, out)
         if hm < h:
             self._blend_rect(fg, bg, alpha, out, hm, h, 0, w)
         return out
@@ -88,23 +86,18 @@ class Compositor:
             writeable=img.flags.writeable,
         )
 
-    def _gather_edges(self, edge: np.ndarray, fg: np.ndarray, bg: np.ndarray, alpha: np.ndarray) -> _Edges:
-        """The edge blocks of fg, bg and alpha, each as one contiguous (n * BAND, 8[, 3]) image."""
-        where = np.nonzero(edge)
-        rows = len(where[0]) * self.BAND
-        if not rows:
-            return None
-        f = self._views(fg, edge)[where].reshape(rows, _WORD, 3)
-        b = self._views(bg, edge)[where].reshape(rows, _WORD, 3)
-        a = self._views(alpha, edge)[where].reshape(rows, _WORD)
-        return where, f, b, a
+    def _gather(self, img: np.ndarray, edge: np.ndarray, where: tuple[np.ndarray, ...]) -> np.ndarray:
+        """The blocks of ``img`` at ``where`` as one contiguous (n * BAND, 8[, 3]) image."""
+        return self._views(img, edge)[where].reshape(len(where[0]) * self.BAND, _WORD, *img.shape[2:])
 
-    def _blend_edges(self, edge: np.ndarray, edges: _Edges, out: np.ndarray) -> None:
-        """Blend the gathered edge blocks and put them in their places in ``out``."""
-        if edges is None:
-            return
-        where, f, b, a = edges
+    def _blend_edges(
+        self, edge: np.ndarray, where: tuple[np.ndarray, ...], f: np.ndarray, b: np.ndarray, a: np.ndarray,
+        out: np.ndarray,
+    ) -> None:
+        """Blend the gathered edge blocks (``f`` over ``b`` by ``a``) and put them back into ``out``."""
         rows = a.shape[0]
+        if not rows:
+            return
         a3 = self._a3.reshape(-1)[: rows * _WORD * 3].reshape(rows, _WORD, 3)
         inv3 = self._inv3.reshape(-1)[: rows * _WORD * 3].reshape(rows, _WORD, 3)
         cv2.cvtColor(a, cv2.COLOR_GRAY2BGR, dst=a3)

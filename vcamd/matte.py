@@ -13,7 +13,8 @@ Promises:
   picture, while wherever the picture changes the alpha follows the current frame at once (no lag).
 - Without ``refine``: the plain path, ramp and exponential smoothing at model resolution, then bilinear
   upsampling (the cheap reference the refinements are measured against).
-- ``reset()`` forgets the history; the work before the final upsample costs about 2 ms at 720p.
+- ``reset()`` forgets the history. The refinements cost about 1.5 ms of CPU per 720p frame (matte and
+  segmenter together; ``benchmarks/quality.py`` measures it).
 """
 
 from __future__ import annotations
@@ -144,7 +145,7 @@ class Matte:
         if self.settings.refine:
             small = self._refined(conf, frame, region)
         else:
-            if region is not None:
+            if region is not None and tuple(region) != (0, 0, w, h):
                 conf = to_grid(conf, region, (w, h), (conf.shape[1], conf.shape[0]))
             small = self._plain(conf)
         if self._full is None or self._full.shape != (h, w):
