@@ -6,10 +6,10 @@ Promises:
   the frame, ``(x0, y0, x1, y1)`` in frame pixels, that the mask covers; outside it there is no person.
 - Model ``auto`` picks by the frame's shape: ``landscape`` (256x144) for frames wider than 4:3,
   ``general`` (256x256) for 4:3, square and portrait ones, so the model sees the person undistorted.
-- With ``crop`` on, the model looks at a region around the person (with a margin, grown to the model's
+- With ``refine`` on, the model looks at a region around the person (with a margin, grown to the model's
   shape) instead of the whole frame, so the person covers more of its input. In VIDEO mode the region comes
-  from the previous frame and only moves when the person leaves it or it is much too large; in IMAGE mode
-  a first pass over the whole frame finds it.
+  from the previous frame and only moves when the person nears its border or it is much too large; when
+  nobody is found the next frame is seen whole. In IMAGE mode a first pass over the whole frame finds it.
 - VIDEO running mode for streams (timestamps are made strictly increasing), IMAGE mode for stills.
 - The MediaPipe task is closed by ``close()`` or on leaving a ``with`` block.
 """
