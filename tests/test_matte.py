@@ -18,7 +18,8 @@ import matte_metrics as mm
 import quality
 
 from vcamd import matte as matte_mod
-from vcamd.config import SegmentationSettings
+from vcamd import segmenter as segmenter_mod
+from vcamd.config import Config, SegmentationSettings
 from vcamd.matte import Matte, to_grid
 from vcamd.pipeline import Pipeline
 from vcamd.segmenter import Segmenter, choose_model
@@ -159,3 +160,24 @@ def test_auto_model_by_shape_and_crop_around_a_small_person() -> None:
     x0, y0, x1, y1 = regions[-1]
     assert x0 > 800 and x1 >= 1700 and y0 > 300 and (x1 - x0) * (y1 - y0) < 0.4 * 1920 * 1080
     assert regions[3] == regions[4] == regions[5]  # once it has settled, the crop holds still
+
+
+def test_a_second_person_entering_beside_the_crop_is_found() -> None:
+    rng = np.random.default_rng(2)
+    wall = cv2.GaussianBlur(rng.integers(90, 170, (720, 1280, 3), dtype=np.uint8), (0, 0), 8)
+    first = cv2.resize(cv2.imread(str(AISEGMENT[0])), (360, 480))
+    second = cv2.resize(cv2.imread(str(AISEGMENT[5])), (360, 480))
+    alone = wall.copy()
+    alone[240:720, 880:1240] = first
+    found = []
+    with Pipeline(Config.model_validate({"effect": {"name": "transparent"}})) as p:
+        for i in range(8):
+            p.process(alone, i / 30)
+        for i in range(segmenter_mod.RESCAN_FRAMES + 8):
+            x = 16 + 4 * (i % 3)  # stands swaying on the left, outside the crop around the first person
+            both = alone.copy()
+            both[240:720, x : x + 360] = second
+            alpha = p.process(both, (8 + i) / 30)[:, :, 3]
+            found.append(alpha[300:700, x + 60 : x + 300].mean() / 255)
+    assert found[0] < 0.05  # not yet: the model looks only at the crop around the first person
+    assert found[-1] > 0.6  # found by the periodic look at the whole frame

@@ -9,15 +9,20 @@ Promises:
 - With ``refine`` on, the model looks at a region around the person (with a margin, grown to the model's
   shape) instead of the whole frame, so the person covers more of its input. In VIDEO mode the region comes
   from the previous frame and only moves when the person nears its border or it is much too large; when
-  nobody is found the next frame is seen whole. In IMAGE mode a first pass over the whole frame finds it.
+  nobody is found the next frame is seen whole; every RESCAN_FRAMES frames the whole frame is also looked
+  at, so someone entering beside the crop is found within a second. In IMAGE mode a first pass over the whole frame finds it.
 - VIDEO running mode for streams (timestamps are made strictly increasing), IMAGE mode for stills.
 - The MediaPipe task is closed by ``close()`` or on leaving a ``with`` block.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import os
+import sys
+from collections.abc import Iterator
 from types import TracebackType
 
 import cv2
@@ -34,10 +39,31 @@ AUTO = models.AUTO
 LANDSCAPE_MIN_ASPECT = 1.4
 #: Margin added on each side of the person's box, as a share of the box's size.
 CROP_MARGIN = 0.2
+#: In a stream with a crop, the whole frame is looked at every this many frames (for tracking only), so a
+#: second person entering beside the crop is found.
+RESCAN_FRAMES = 30
 #: A crop region is kept while the person stays inside it and it is no more than this much too large.
 CROP_SLACK = 1.5
 
 Region = tuple[int, int, int, int]
+
+
+@contextlib.contextmanager
+def _native_stderr_quiet() -> Iterator[None]:
+    """Hide what MediaPipe's C++ side writes to file descriptor 2 while a task loads (TFLite's delegate
+    notice and absl warnings, which GLOG_minloglevel does not reach), unless debug logging is on."""
+    if log.isEnabledFor(logging.DEBUG):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 class SegmenterError(VcamdError):
@@ -80,6 +106,10 @@ def fit_region(box: Box, aspect: float, size: tuple[int, int]) -> Region:
     return _pixels((x0, y0, x0 + bw, y0 + bh), size)
 
 
+def _union(a: Box, b: Box) -> Box:
+    return min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])
+
+
 def _area(r: Region) -> int:
     return (r[2] - r[0]) * (r[3] - r[1])
 
@@ -105,6 +135,8 @@ class Segmenter:
         self.region: Region = (0, 0, 0, 0)
         self._next: Region | None = None
         self._frame_size = (0, 0)
+        self._frames = 0
+        self._box: Box | None = None
         self._last_ts = -1
 
     @property
@@ -124,7 +156,8 @@ class Segmenter:
             output_category_mask=False,
         )
         try:
-            task = vision.ImageSegmenter.create_from_options(opts)
+            with _native_stderr_quiet():
+                task = vision.ImageSegmenter.create_from_options(opts)
         except (RuntimeError, ValueError) as e:
             raise SegmenterError(f"model {path}: MediaPipe could not load it ({e})") from None
         self.close()
@@ -164,10 +197,13 @@ class Segmenter:
         sx, sy = (x1 - x0) / conf.shape[1], (y1 - y0) / conf.shape[0]
         return (x0 + cols[0] * sx, y0 + rows[0] * sy, x0 + (cols[-1] + 1) * sx, y0 + (rows[-1] + 1) * sy)
 
-    def _track(self, conf: np.ndarray) -> None:
-        """Choose the next frame's crop: keep the current one while the person, with half the margin, stays
-        inside it and it is at most CROP_SLACK times too large; otherwise take a fresh fit."""
+    def _track(self, conf: np.ndarray, also: Box | None = None) -> None:
+        """Choose the next frame's crop: keep the current one while the person (and ``also``), with half the
+        margin, stays inside it and it is at most CROP_SLACK times too large; otherwise take a fresh fit."""
         box = self._person_box(conf)
+        if also is not None:
+            box = also if box is None else _union(box, also)
+        self._box = box
         if box is None:
             self._next = None
             return
@@ -189,6 +225,10 @@ class Segmenter:
         if not self.refine:
             return self._run(frame, full, timestamp_ms)
         if self.video:
+            self._frames += 1
+            if self._next is not None and self._frames % RESCAN_FRAMES == 0:
+                # Only adds to the box: at full-frame scale the model may see less of the person than the crop.
+                self._track(self._run(frame, full, timestamp_ms), also=self._box)
             conf = self._run(frame, self._next or full, timestamp_ms)
             self._track(conf)
             return conf
