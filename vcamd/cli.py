@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     proc.add_argument("--color", help="colour for color/mask, #rrggbb")
     proc.add_argument("--blur-strength", type=int, help="1..100")
     proc.add_argument("--mirror", action="store_true", help="flip left-right")
-    proc.add_argument("--model", help="landscape, general, or a .tflite path")
+    proc.add_argument("--model", help="auto (by the picture's shape), landscape, general, or a .tflite path")
     proc.add_argument("--no-progress", action="store_true", help="no progress bar")
     proc.set_defaults(handler=_lazy("vcamd.batch"))
 
@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--size", default="1280x720", help="WIDTHxHEIGHT (default 1280x720)")
     bench.add_argument("--effect", choices=EFFECTS, default="blur")
     bench.add_argument("--frames", type=int, default=200)
-    bench.add_argument("--model", default="landscape")
+    bench.add_argument("--model", default="auto")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.set_defaults(handler=_lazy("vcamd.bench"))
 
@@ -97,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     mod = sub.add_parser("models", parents=[common], help="segmentation models: list, path, fetch")
     mod.add_argument("action", choices=["list", "path", "fetch"])
-    mod.add_argument("name", nargs="?", default="landscape")
+    mod.add_argument("name", nargs="?", default="auto", help="auto (both built-in models), a name, or a path")
     mod.set_defaults(handler=_models)
     return p
 
@@ -111,8 +111,9 @@ def _models(args: argparse.Namespace) -> int:
             w, h = info.input_size
             log.info("%-10s %dx%d  %s", name, w, h, found or "not downloaded")
         return 0
-    path = models.resolve(args.name, allow_download=args.action == "fetch")
-    sys.stdout.write(f"{path}\n")
+    names = list(models.MODELS) if args.name == models.AUTO else [args.name]
+    for name in names:
+        sys.stdout.write(f"{models.resolve(name, allow_download=args.action == 'fetch')}\n")
     return 0
 
 

@@ -10,7 +10,8 @@ Promises:
   shape) instead of the whole frame, so the person covers more of its input. In VIDEO mode the region comes
   from the previous frame and only moves when the person nears its border or it is much too large; when
   nobody is found the next frame is seen whole; every RESCAN_FRAMES frames the whole frame is also looked
-  at, so someone entering beside the crop is found within a second. In IMAGE mode a first pass over the whole frame finds it.
+  at, so someone entering beside the crop is found within a second. In IMAGE mode a first pass over the
+  whole frame finds the person.
 - VIDEO running mode for streams (timestamps are made strictly increasing), IMAGE mode for stills.
 - The MediaPipe task is closed by ``close()`` or on leaving a ``with`` block.
 """
@@ -227,7 +228,7 @@ class Segmenter:
         if self.video:
             self._frames += 1
             if self._next is not None and self._frames % RESCAN_FRAMES == 0:
-                # Only adds to the box: at full-frame scale the model may see less of the person than the crop.
+                # Only grows the box: the whole frame may show the model less of the person than the crop.
                 self._track(self._run(frame, full, timestamp_ms), also=self._box)
             conf = self._run(frame, self._next or full, timestamp_ms)
             self._track(conf)
