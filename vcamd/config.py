@@ -135,9 +135,6 @@ class EffectSettings(_Section):
         "#00b140", description="#rrggbb, or black, white, green, blue, gray, red: for effect color and mask."
     )
     mirror: bool = Field(False, description="Show yourself as in a mirror (flip left-right).")
-    light_wrap: float = Field(
-        0.0, ge=0.0, le=1.0, description="0..1: how much background light spills over your edges."
-    )
 
     @field_validator("color")
     @classmethod
