@@ -36,7 +36,7 @@ import numpy as np
 from vcamd import config, effects, models
 from vcamd.config import Config
 from vcamd.errors import VcamdError
-from vcamd.matte import MatteResult
+from vcamd.matte import EMPTY
 from vcamd.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -223,13 +223,12 @@ def run(cfg: Config, size: tuple[int, int], n: int) -> tuple[dict[str, Any], dic
 
         vcamd_t = time_frames(fast, frames, n)
         bg_effect = effects.build(cfg.effect)
-        empty = MatteResult(np.zeros((1, 1), np.uint8), np.zeros((1, 1), np.uint8))
         if cfg.effect.name == "blur":
             def background(frame: np.ndarray, t: float) -> np.ndarray:
                 return cv2.GaussianBlur(frame, (55, 55), 0)
         else:
             def background(frame: np.ndarray, t: float) -> np.ndarray:
-                return bg_effect.render(frame, empty, t)
+                return bg_effect.render(frame, EMPTY, t)
         naive = NaivePipeline(cfg.segmentation.model, background)
         try:
             naive_t = time_frames(naive.process, frames, n)

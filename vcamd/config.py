@@ -12,10 +12,8 @@ Promises:
 
 from __future__ import annotations
 
-import os
 import re
 import sys
-import tempfile
 import textwrap
 from pathlib import Path
 from typing import Any, Literal
@@ -24,6 +22,7 @@ import platformdirs
 import tomlkit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from vcamd import files
 from vcamd.errors import VcamdError
 
 if sys.version_info >= (3, 11):
@@ -209,6 +208,17 @@ def default_path() -> Path:
     return Path(platformdirs.user_config_dir(APP)) / "config.toml"
 
 
+def path_or_default(path: str | Path | None) -> Path:
+    """``path`` (from ``--config``) if given, else the user's settings file."""
+    return Path(path) if path else default_path()
+
+
+def get(cfg: Config, dotted: str) -> Any:
+    """The value of a dotted setting (``"effect.name"``)."""
+    section, _, key = dotted.partition(".")
+    return getattr(getattr(cfg, section), key)
+
+
 def _describe(err: ValidationError, where: str, data: dict[str, Any] | None = None) -> str:
     """One line for the first error of a ValidationError: file, dotted key, bad value, what is allowed."""
     e = err.errors()[0]
@@ -245,7 +255,7 @@ def validate(data: dict[str, Any], where: str = "config") -> Config:
 
 def load(path: Path | None = None, *, missing_ok: bool = True) -> Config:
     """Read and validate ``path`` (default: the user's file). A missing file gives the defaults if allowed."""
-    p = Path(path) if path is not None else default_path()
+    p = path_or_default(path)
     if not p.exists():
         if missing_ok:
             return Config()
@@ -293,15 +303,7 @@ def update_file(path: Path, changes: dict[str, Any]) -> Config:
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    files.atomic_write(path, text)
 
 
 def changed_sections(old: Config, new: Config) -> set[str]:

@@ -22,10 +22,6 @@ from vcamd.errors import VcamdError
 log = logging.getLogger(__name__)
 
 
-def _path(args: argparse.Namespace) -> Path:
-    return Path(args.config) if getattr(args, "config", None) else config.default_path()
-
-
 def init(path: Path, force: bool = False) -> None:
     """Write the documented settings file at ``path``."""
     if path.exists() and not force:
@@ -47,7 +43,7 @@ def check(path: Path) -> config.Config:
 
 
 def main(args: argparse.Namespace) -> int:
-    path = _path(args)
+    path = config.path_or_default(args.config)
     if args.action == "init":
         init(path, args.force)
     elif args.action == "path":

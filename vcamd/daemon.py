@@ -37,7 +37,7 @@ import numpy as np
 
 from vcamd import camera, cards, config, outputs
 from vcamd.config import Config, ConfigError
-from vcamd.control import Control, State, Status
+from vcamd.control import State, Status
 from vcamd.effects import SlideshowEffect
 from vcamd.errors import VcamdError
 from vcamd.instance import InstanceLock
@@ -58,11 +58,6 @@ TRY_WITHOUT = (
 )
 
 
-def _get(cfg: Config, dotted: str) -> Any:
-    section, _, key = dotted.partition(".")
-    return getattr(getattr(cfg, section), key)
-
-
 class Daemon:
     """A running webcam -> virtual camera stream (see the module's promises)."""
 
@@ -72,7 +67,7 @@ class Daemon:
         self.config_path = Path(config_path)
         file_cfg = config.load(self.config_path)
         self._overrides = dict(overrides or {})
-        self._override_base = {k: _get(file_cfg, k) for k in self._overrides}
+        self._override_base = {k: config.get(file_cfg, k) for k in self._overrides}
         self._cfg = config.apply_changes(file_cfg, self._overrides) if self._overrides else file_cfg
         self._log_stats = log_stats
         self.stats = Stats()
@@ -262,7 +257,7 @@ class Daemon:
                 log.warning("%s; keeping the last good settings", e)
                 return
             for key in list(self._overrides):
-                if _get(file_cfg, key) != self._override_base[key]:
+                if config.get(file_cfg, key) != self._override_base[key]:
                     log.info("%s now comes from %s (no longer from the command line)", key, self.config_path)
                     del self._overrides[key], self._override_base[key]
             new = config.apply_changes(file_cfg, self._overrides) if self._overrides else file_cfg
@@ -455,11 +450,6 @@ class Daemon:
         self._wake.set()
 
 
-def _is_control(daemon: Daemon) -> Control:
-    """(For mypy: a Daemon is a Control.)"""
-    return daemon
-
-
 @contextmanager
 def stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
     """SIGINT/SIGTERM call ``stop()`` at once, whatever the main thread is blocked in; a second one exits.
@@ -521,7 +511,7 @@ def _tray(daemon: Daemon) -> Any:
 
 def main(args: argparse.Namespace) -> int:
     """``vcamd run``: run until SIGINT/SIGTERM or the tray's Quit; 0 on a clean stop."""
-    path = args.config or config.default_path()
+    path = config.path_or_default(args.config)
     overrides = {
         key: value
         for key, value in (

@@ -37,7 +37,7 @@ class Check:
 
 
 def _settings(args: argparse.Namespace) -> tuple[Path, config.Config | None, Check]:
-    path = Path(args.config) if getattr(args, "config", None) else config.default_path()
+    path = config.path_or_default(args.config)
     try:
         cfg = config.load(path)
     except VcamdError as e:
@@ -168,7 +168,7 @@ def main(args: argparse.Namespace) -> int:
 def devices_main(args: argparse.Namespace) -> int:
     """``vcamd devices``."""
     try:
-        cfg = config.load(Path(args.config) if getattr(args, "config", None) else None)
+        cfg = config.load(args.config)
     except VcamdError:
         cfg = config.Config()
     lines = []

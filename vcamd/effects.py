@@ -24,8 +24,8 @@ from vcamd.matte import MatteResult
 
 log = logging.getLogger(__name__)
 
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
-VIDEO_EXTS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".gif")
+#: Background pictures: what ``vcamd process`` reads, and bmp.
+IMAGE_EXTS = (*media.IMAGE_EXTS, ".bmp")
 
 
 class EffectError(VcamdError):
@@ -39,10 +39,18 @@ def read_image(path: str | Path, what: str = "background image") -> np.ndarray:
         raise EffectError(f"{what}: none set; set effect.background to an image file")
     if not p.is_file():
         raise EffectError(f"{what} {p}: no such file; check effect.background or pass --background")
-    img = cv2.imread(str(p), cv2.IMREAD_COLOR)
-    if img is None:
-        raise EffectError(f"{what} {p}: not a readable image (corrupt, or not jpg/png/webp); replace it")
-    return img
+    try:
+        return media.read_image(p)
+    except media.MediaError as e:
+        raise EffectError(f"{what} {e}; replace it") from None
+
+
+def list_images(folder: str) -> list[Path]:
+    """The background pictures in ``folder``, in name order ([] if it is not a folder)."""
+    p = Path(folder).expanduser()
+    if not folder or not p.is_dir():
+        return []
+    return sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_EXTS)
 
 
 def cover_fit(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -195,7 +203,7 @@ class SlideshowEffect(Effect):
             raise EffectError(
                 f"backgrounds folder {p if folder else '(none)'}: no such folder; set effect.backgrounds_dir"
             )
-        self.files = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_EXTS)
+        self.files = list_images(folder)
         if not self.files:
             raise EffectError(f"backgrounds folder {p}: has no jpg/png/webp images; add some")
         self.interval = interval

@@ -48,6 +48,10 @@ class MatteResult:
     full: np.ndarray
 
 
+#: What effects get when no matte is computed (effects that need none).
+EMPTY = MatteResult(np.zeros((1, 1), np.uint8), np.zeros((1, 1), np.uint8))
+
+
 def work_size(width: int, height: int) -> tuple[int, int]:
     """(w, h) of the refinement grid for a ``width`` x ``height`` frame (never larger than the frame)."""
     s = min(1.0, WORK_LONG_SIDE / max(width, height))

@@ -12,8 +12,6 @@ Promises:
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +23,7 @@ import av
 import cv2
 import numpy as np
 
+from vcamd import files
 from vcamd.errors import VcamdError
 
 log = logging.getLogger(__name__)
@@ -60,25 +59,12 @@ def _reason(err: BaseException) -> str:
 
 @contextmanager
 def atomic_path(dest: Path) -> Iterator[Path]:
-    """A temporary path beside ``dest`` (same extension) that becomes ``dest`` if the block succeeds."""
+    """:func:`vcamd.files.atomic_path`, its OS errors as one-line MediaErrors naming ``dest``."""
     try:
-        fd, name = tempfile.mkstemp(prefix=f".{dest.stem}.", suffix=dest.suffix, dir=dest.parent)
+        with files.atomic_path(dest) as tmp:
+            yield tmp
     except OSError as e:
-        raise MediaError(f"{dest}: cannot write in {dest.parent} ({_reason(e)})") from None
-    os.close(fd)
-    tmp = Path(name)
-    umask = os.umask(0o022)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a finished file gets the usual mode
-    try:
-        yield tmp
-        os.replace(tmp, dest)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
         raise MediaError(f"{dest}: cannot write it ({_reason(e)})") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def read_image(path: Path) -> np.ndarray:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import http.client
 import logging
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import platformdirs
 
+from vcamd import files
 from vcamd.errors import VcamdError
 
 log = logging.getLogger(__name__)
@@ -129,14 +129,7 @@ def download(info: ModelInfo, dest_dir: Path | None = None, *, timeout: float = 
         ) from None
     if not is_tflite(data):
         raise ModelError(f"model '{info.name}': {url} did not return a TFLite file; {hint}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{info.filename}.", dir=dest_dir)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    files.atomic_write(dest, data)
     log.info("saved the %s model to %s (%d bytes)", info.name, dest, len(data))
     return dest
 

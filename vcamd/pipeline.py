@@ -22,7 +22,7 @@ import numpy as np
 from vcamd import effects
 from vcamd.compositor import Compositor
 from vcamd.config import Config
-from vcamd.matte import Matte, MatteResult
+from vcamd.matte import EMPTY, Matte
 from vcamd.segmenter import Segmenter
 
 log = logging.getLogger(__name__)
@@ -132,7 +132,7 @@ class Pipeline:
             frame = self._mirror_buf
         times = self.last_ms = StageTimes()
         if st.segmenter is None:
-            out = st.effect.render(frame, _EMPTY, t)
+            out = st.effect.render(frame, EMPTY, t)
             times.total = (time.perf_counter() - t0) * 1000
             return out
         ts = timestamp_ms if timestamp_ms is not None else int(t * 1000)
@@ -171,5 +171,3 @@ class Pipeline:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-
-_EMPTY = MatteResult(np.zeros((1, 1), np.uint8), np.zeros((1, 1), np.uint8))

@@ -28,7 +28,7 @@ from typing import Any
 
 from vcamd import autostart, config, icons
 from vcamd.control import Control, Status
-from vcamd.effects import IMAGE_EXTS
+from vcamd.effects import list_images
 from vcamd.errors import VcamdError
 
 log = logging.getLogger(__name__)
@@ -211,11 +211,7 @@ class Tray:
         self.icon.title = self._title()
 
     def _backgrounds(self) -> list[Path]:
-        folder = self._control.settings().effect.backgrounds_dir
-        p = Path(folder).expanduser() if folder else None
-        if p is None or not p.is_dir():
-            return []
-        return sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_EXTS)
+        return list_images(self._control.settings().effect.backgrounds_dir)
 
     def choose_effect(self, name: str) -> None:
         """Switch effect; Replace with no background set takes the first image of the backgrounds folder."""
@@ -264,8 +260,7 @@ class Tray:
             return lambda: self._do(action, *args)
 
         def setting(dotted: str) -> Any:
-            section, key = dotted.split(".")
-            return getattr(getattr(self._control.settings(), section), key)
+            return config.get(self._control.settings(), dotted)
 
         def radio(label: str, dotted: str, value: Any, extra: dict[str, Any] | None = None) -> Any:
             return item(label, act(self._control.apply, {**(extra or {}), dotted: value}),
