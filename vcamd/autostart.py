@@ -28,8 +28,8 @@ from typing import Any
 
 import platformdirs
 
-from vcamd.config import atomic_write_text
 from vcamd.errors import VcamdError
+from vcamd.files import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +168,7 @@ class _File:
     def enable(self) -> None:
         try:
             if not self.path.exists() or self.path.read_bytes() != self.content:
-                atomic_write_text(self.path, self.content.decode("utf-8"))
+                atomic_write(self.path, self.content)
             if self.wants is not None and not self.wants.is_symlink():
                 self.wants.parent.mkdir(parents=True, exist_ok=True)
                 self.wants.symlink_to(Path("..") / self.path.name)

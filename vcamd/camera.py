@@ -352,8 +352,6 @@ class CameraReader:
         if not self._src.live and self.info is not None and not self._pace():
             self._stats.camera_dropped()
             return
-        if self._settings.mirror:
-            frame = cv2.flip(frame, 1)
         self._last_frame = time.monotonic()
         self.slot.put(Captured(frame, self._last_frame))
 

@@ -92,7 +92,6 @@ class CameraSettings(_Section):
         description='Pixel format to ask the camera for: "MJPG" gives most USB webcams 30 fps at 720p and '
         '1080p; "YUYV" is uncompressed and slower over USB.',
     )
-    mirror: bool = Field(False, description="Flip the picture left-right as it is read from the camera.")
 
 
 class OutputSettings(_Section):
@@ -297,13 +296,8 @@ def update_file(path: Path, changes: dict[str, Any]) -> Config:
         doc[section][key] = value
     new_text = tomlkit.dumps(doc)
     cfg = validate(tomllib.loads(new_text), str(p))
-    atomic_write_text(p, new_text)
+    files.atomic_write(p, new_text)
     return cfg
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
-    files.atomic_write(path, text)
 
 
 def changed_sections(old: Config, new: Config) -> set[str]:

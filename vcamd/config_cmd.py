@@ -16,7 +16,7 @@ import logging
 import sys
 from pathlib import Path
 
-from vcamd import config, effects, models
+from vcamd import config, effects, files, models
 from vcamd.errors import VcamdError
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ def init(path: Path, force: bool = False) -> None:
     """Write the documented settings file at ``path``."""
     if path.exists() and not force:
         raise VcamdError(f"{path} exists already; edit it, or overwrite it with: vcamd config init --force")
-    config.atomic_write_text(path, config.render_example())
+    files.atomic_write(path, config.render_example())
     log.info("wrote %s; a running vcamd applies your edits within a second", path)
 
 

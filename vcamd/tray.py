@@ -26,7 +26,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from vcamd import autostart, config, icons
+from vcamd import autostart, config, files, icons
 from vcamd.control import Control, Status
 from vcamd.effects import list_images
 from vcamd.errors import VcamdError
@@ -93,7 +93,7 @@ def open_command(path: Path, platform: str = sys.platform) -> list[str] | None:
 def open_in_editor(path: Path) -> None:
     """Open ``path`` with the desktop's default application, creating an empty settings file first."""
     if not path.exists():
-        config.atomic_write_text(path, "# vcamd settings; every key and its default: vcamd config show\n")
+        files.atomic_write(path, "# vcamd settings; every key and its default: vcamd config show\n")
     cmd = open_command(path)
     if cmd is None:
         os.startfile(path)  # type: ignore[attr-defined,unused-ignore]  # Windows only
