@@ -87,7 +87,7 @@ def rss_mb() -> float:
 def daemon(effect: str = "blur", size: tuple[int, int] = (1280, 720)) -> Iterator[Any]:
     """A started Daemon reading a ``size`` clip at 30 fps into the counting backend."""
     sys.path.insert(0, str(ROOT))
-    from vcamd.daemon import Daemon
+    from vcamd.service.daemon import Daemon
 
     with tempfile.TemporaryDirectory(prefix="vcamd-bench-") as tmp:
         folder = Path(tmp)

@@ -34,8 +34,9 @@ sys.path.insert(0, str(HERE))
 
 import matte_metrics as mm  # noqa: E402
 
-from vcamd import config, models  # noqa: E402
-from vcamd.pipeline import Pipeline  # noqa: E402
+from vcamd import config  # noqa: E402
+from vcamd.engine import models  # noqa: E402
+from vcamd.engine.pipeline import Pipeline  # noqa: E402
 
 STILL_SETS = ("aisegment", "removebg_vikram")
 VIDEOS = ("maxine_webcam_part1", "volcomix_doctor")

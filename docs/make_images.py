@@ -1,7 +1,7 @@
 """Make the README's pictures in docs/: run ``.venv/bin/python docs/make_images.py`` from the checkout.
 
 - ``before-after.png``: a webcam still from ../shared/data (NVIDIA MAXINE sample, MIT) as it is, blurred
-  and desaturated by :class:`vcamd.pipeline.Pipeline` (VCAMD_MODEL_DIR set, as for the tests).
+  and desaturated by :class:`vcamd.engine.pipeline.Pipeline` (VCAMD_MODEL_DIR set, as for the tests).
 - ``tray-icons.png``: the tray icon of each state.
 - ``tray-menu.png``: the tray menu, cut from the screenshot ``tests/test_tray.py`` leaves in tests/artifacts
   (run that test first).
@@ -16,10 +16,10 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
-from vcamd import icons
 from vcamd.config import Config
-from vcamd.control import State
-from vcamd.pipeline import Pipeline
+from vcamd.desktop import icons
+from vcamd.engine.pipeline import Pipeline
+from vcamd.service.control import State
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from validators import desktop_validate, systemd_verify
 
-from vcamd import autostart, cli
+from vcamd import cli
+from vcamd.desktop import autostart
 
 
 def run_cli(*args: str, capsys: pytest.CaptureFixture[str]) -> str:

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from conftest import DATA
 
-from vcamd import bench
 from vcamd.cli import main
+from vcamd.commands import bench
 
 
 def _json(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, object]:

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from stream_helpers import CARPHONE, holds_open, short_clip, wait_for
 
-from vcamd.camera import Backoff, CameraReader, Captured, FrameSlot, missing_reason, parse_source
 from vcamd.config import CameraSettings
-from vcamd.stats import Stats
+from vcamd.service.camera import Backoff, CameraReader, Captured, FrameSlot, missing_reason, parse_source
+from vcamd.service.stats import Stats
 
 
 @pytest.fixture
@@ -123,7 +123,7 @@ def test_a_vanished_camera_is_retried_with_backoff_and_recovers(
 
 def test_v4l2loopback_devices_are_found_by_label(tmp_path: Path) -> None:
     """sysfs as the kernel lays it out: v4l2loopback adds max_openers to the devices it makes."""
-    from vcamd import video4linux
+    from vcamd.outputs import v4l2loopback
 
     for n, label, loopback in ((0, "Integrated Camera: Integrated C", False), (10, "VBG Camera", True),
                                (11, "OBS Cam", True)):
@@ -133,11 +133,11 @@ def test_v4l2loopback_devices_are_found_by_label(tmp_path: Path) -> None:
         if loopback:
             (d / "max_openers").write_text("10\n")
     (tmp_path / "v4l-subdev0").mkdir()
-    found = video4linux.devices(tmp_path)
+    found = v4l2loopback.devices(tmp_path)
     assert [(d.path, d.loopback) for d in found] == [
         ("/dev/video0", False), ("/dev/video10", True), ("/dev/video11", True)
     ]
-    dev = video4linux.find_loopback("VBG Camera", tmp_path)
+    dev = v4l2loopback.find_loopback("VBG Camera", tmp_path)
     assert dev is not None and dev.path == "/dev/video10"
-    assert video4linux.find_loopback("Integrated Camera: Integrated C", tmp_path) is None  # not a loopback
-    assert video4linux.devices(tmp_path / "absent") == []
+    assert v4l2loopback.find_loopback("Integrated Camera: Integrated C", tmp_path) is None  # not a loopback
+    assert v4l2loopback.devices(tmp_path / "absent") == []

@@ -10,7 +10,7 @@ from conftest import ROOT
 
 from vcamd import cli, config
 from vcamd.config import Config, ConfigError
-from vcamd.watch import FileWatcher
+from vcamd.service.watch import FileWatcher
 
 NO_DEVICES = '[camera]\ndevice = "/dev/video97"\n[output]\nname = "No Such Cam"\n'
 

@@ -23,11 +23,12 @@ import vcam_recorder
 from conftest import DATA
 from stream_helpers import CARPHONE, holds_open, short_clip, wait_for
 
-from vcamd import cards, cli, config
-from vcamd.control import State, Status
-from vcamd.daemon import Daemon
+from vcamd import cli, config
 from vcamd.errors import VcamdError
-from vcamd.instance import AlreadyRunning, InstanceLock
+from vcamd.service import cards
+from vcamd.service.control import State, Status
+from vcamd.service.daemon import Daemon
+from vcamd.service.instance import AlreadyRunning, InstanceLock
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="readers are found in /proc")
 vcam_recorder.register()

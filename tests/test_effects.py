@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from conftest import AISEGMENT, gt_mask
 
-from vcamd import effects
 from vcamd.config import Config, EffectSettings
-from vcamd.effects import EffectError, cover_fit
-from vcamd.matte import MatteResult
-from vcamd.pipeline import Pipeline
+from vcamd.engine import effects
+from vcamd.engine.effects import EffectError, cover_fit
+from vcamd.engine.matte import MatteResult
+from vcamd.engine.pipeline import Pipeline
 
 PORTRAITS = AISEGMENT[:3]
 

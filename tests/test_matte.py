@@ -17,12 +17,12 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import matte_metrics as mm
 import quality
 
-from vcamd import matte as matte_mod
-from vcamd import segmenter as segmenter_mod
 from vcamd.config import Config, SegmentationSettings
-from vcamd.matte import Matte, to_grid
-from vcamd.pipeline import Pipeline
-from vcamd.segmenter import Segmenter, choose_model
+from vcamd.engine import matte as matte_mod
+from vcamd.engine import segmenter as segmenter_mod
+from vcamd.engine.matte import Matte, to_grid
+from vcamd.engine.pipeline import Pipeline
+from vcamd.engine.segmenter import Segmenter, choose_model
 
 
 def _scores(matter: quality.Matter, soft: quality.Matter | None = None) -> dict[str, float]:

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from conftest import MODELS
 
-from vcamd import models
 from vcamd.cli import main
-from vcamd.segmenter import Segmenter
+from vcamd.engine import models
+from vcamd.engine.segmenter import Segmenter
 
 REAL = (MODELS / "selfie_segmentation_landscape.tflite").read_bytes()
 LANDSCAPE = models.MODELS["landscape"]

@@ -11,7 +11,8 @@ from pathlib import Path
 from conftest import ROOT
 from validators import desktop_validate, systemd_verify
 
-from vcamd import autostart, config, outputs
+from vcamd import config, outputs
+from vcamd.desktop import autostart
 
 PKG = ROOT / "packaging"
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from conftest import AISEGMENT, VIDEOS, gt_mask
 
-from vcamd.compositor import Compositor
 from vcamd.config import Config
-from vcamd.pipeline import Pipeline
-from vcamd.segmenter import Segmenter
+from vcamd.engine.compositor import Compositor
+from vcamd.engine.pipeline import Pipeline
+from vcamd.engine.segmenter import Segmenter
 
 
 def _cfg(**effect: object) -> Config:

@@ -23,9 +23,11 @@ import pytest
 from conftest import DATA, VIDEOS
 from PIL import Image, ImageGrab
 
-from vcamd import autostart, config, effects, icons
-from vcamd.control import State, Status
-from vcamd.tray import Tray, TrayUnavailable, open_command
+from vcamd import config
+from vcamd.desktop import autostart, icons
+from vcamd.desktop.tray import Tray, TrayUnavailable, open_command
+from vcamd.engine import effects
+from vcamd.service.control import State, Status
 
 CONFIG_TEXT = """\
 # my camera settings
@@ -51,6 +53,12 @@ class FileControl:
 
     def settings(self) -> config.Config:
         return self._cfg
+
+    def settings_path(self, create: bool = False) -> Path:
+        return self.path
+
+    def backgrounds(self) -> list[Path]:
+        return effects.list_images(self._cfg.effect.backgrounds_dir)
 
     def apply(self, changes: dict[str, Any]) -> config.Config:
         effects.build(config.apply_changes(self._cfg, changes).effect).close()  # bad files raise
@@ -242,7 +250,7 @@ def test_no_display_is_a_one_line_error(config_file: Path, monkeypatch: pytest.M
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     with pytest.raises(TrayUnavailable) as e:
-        Tray(FileControl(config_file), config_path=config_file)
+        Tray(FileControl(config_file))
     assert "\n" not in str(e.value) and "DISPLAY" in str(e.value) and "--no-tray" in str(e.value)
 
 
@@ -258,11 +266,11 @@ def test_unusable_tray_is_a_one_line_error(
     desktop: Desktop, config_file: Path, env: dict[str, str], expected: str
 ) -> None:
     """Each case in a fresh process: pystray picks its backend once, at import."""
-    code = textwrap.dedent(f"""
+    code = textwrap.dedent("""
         from pathlib import Path
-        from vcamd.tray import Tray, TrayUnavailable
+        from vcamd.desktop.tray import Tray, TrayUnavailable
         try:
-            Tray(None, config_path=Path({str(config_file)!r}))  # fails before it uses the control
+            Tray(None)  # fails before it uses the control
         except TrayUnavailable as e:
             print("TrayUnavailable:", e)
     """)
@@ -277,7 +285,7 @@ def test_menu_items_drive_the_control(desktop: Desktop, config_file: Path, tmp_p
                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """Every menu item, through pystray's own menu objects (the Xvfb test below clicks for real)."""
     control = FileControl(config_file)
-    tray = Tray(control, config_path=config_file)
+    tray = Tray(control)
 
     def drive() -> None:
         backgrounds = sorted((tmp_path / "backgrounds").iterdir())
@@ -361,7 +369,7 @@ def test_open_command_per_platform(tmp_path: Path) -> None:
 def test_docked_icon_menu_click_changes_effect(desktop: Desktop, config_file: Path, artifacts: Path) -> None:
     """The icon docks in trayer, a right-click opens the menu, keys pick items, the settings follow."""
     control = FileControl(config_file)
-    tray = Tray(control, config_path=config_file)
+    tray = Tray(control)
 
     def drive() -> None:
         _wait("the icon to dock", lambda: desktop.icon_pixels(State.LIVE) > 200)
@@ -396,7 +404,7 @@ def test_menu_click_changes_the_running_daemons_effect(desktop: Desktop, tmp_pat
     on Effect > Desaturate turns the background of the frames it sends grey, and Quit stops it."""
     import vcam_recorder
 
-    from vcamd.daemon import Daemon
+    from vcamd.service.daemon import Daemon
 
     vcam_recorder.register()
     device = tmp_path / "video10"
@@ -421,7 +429,7 @@ def test_menu_click_changes_the_running_daemons_effect(desktop: Desktop, tmp_pat
     daemon = Daemon(path)
     daemon.start()
     try:
-        tray = Tray(daemon, config_path=path)
+        tray = Tray(daemon)
         daemon.on_stop(tray.stop)  # as `vcamd run` does
         recorder = vcam_recorder.latest()
 

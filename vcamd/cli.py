@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--camera", help="camera: index, /dev/videoN, or a video file/URL (overrides config)")
     run.add_argument("--effect", choices=EFFECTS, help="effect to start with (overrides config)")
     run.add_argument("--output-backend", help="pyvirtualcam backend (overrides output.backend)")
-    run.set_defaults(handler=_lazy("vcamd.daemon"))
+    run.set_defaults(handler=_lazy("vcamd.commands.run"))
 
     proc = sub.add_parser("process", parents=[common], help="apply an effect to image or video files")
     proc.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="images or videos")
@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     proc.add_argument("--mirror", action="store_true", help="flip left-right")
     proc.add_argument("--model", help="auto (by the picture's shape), landscape, general, or a .tflite path")
     proc.add_argument("--no-progress", action="store_true", help="no progress bar")
-    proc.set_defaults(handler=_lazy("vcamd.batch"))
+    proc.set_defaults(handler=_lazy("vcamd.commands.process"))
 
     bench = sub.add_parser("bench", parents=[common], help="time vcamd against the naive pipeline")
     bench.add_argument("--size", default="1280x720", help="WIDTHxHEIGHT (default 1280x720)")
@@ -77,23 +77,23 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--frames", type=int, default=200)
     bench.add_argument("--model", default="auto")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
-    bench.set_defaults(handler=_lazy("vcamd.bench"))
+    bench.set_defaults(handler=_lazy("vcamd.commands.bench"))
 
     dev = sub.add_parser("devices", parents=[common], help="list cameras and virtual cameras")
-    dev.set_defaults(handler=_lazy("vcamd.doctor", "devices_main"))
+    dev.set_defaults(handler=_lazy("vcamd.commands.doctor", "devices_main"))
 
     doc = sub.add_parser("doctor", parents=[common], help="check the set-up and print a fix for each problem")
-    doc.set_defaults(handler=_lazy("vcamd.doctor"))
+    doc.set_defaults(handler=_lazy("vcamd.commands.doctor"))
 
     cfg = sub.add_parser("config", parents=[common], help="the settings file: init, path, check, show")
     cfg.add_argument("action", choices=["init", "path", "check", "show"])
     cfg.add_argument("--force", action="store_true", help="init: overwrite an existing file")
-    cfg.set_defaults(handler=_lazy("vcamd.config_cmd"))
+    cfg.set_defaults(handler=_lazy("vcamd.commands.config"))
 
     auto = sub.add_parser("autostart", parents=[common], help="start at login: enable, disable, status")
     auto.add_argument("action", choices=["enable", "disable", "status"])
     auto.add_argument("--systemd", action="store_true", help="Linux: a systemd user unit, not XDG autostart")
-    auto.set_defaults(handler=_lazy("vcamd.autostart", "cli_main"))
+    auto.set_defaults(handler=_lazy("vcamd.desktop.autostart", "cli_main"))
 
     mod = sub.add_parser("models", parents=[common], help="segmentation models: list, path, fetch")
     mod.add_argument("action", choices=["list", "path", "fetch"])
@@ -103,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _models(args: argparse.Namespace) -> int:
-    from vcamd import models
+    from vcamd.engine import models
 
     if args.action == "list":
         for name, info in models.MODELS.items():

@@ -75,6 +75,18 @@ def read_image(path: Path) -> np.ndarray:
     return img
 
 
+def cover_fit(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Scale ``img`` to cover ``size`` (w, h) keeping its aspect ratio, then centre-crop: never stretched."""
+    w, h = size
+    ih, iw = img.shape[:2]
+    scale = max(w / iw, h / ih)
+    nw, nh = max(w, round(iw * scale)), max(h, round(ih * scale))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    resized = cv2.resize(img, (nw, nh), interpolation=interp)
+    x, y = (nw - w) // 2, (nh - h) // 2
+    return np.ascontiguousarray(resized[y : y + h, x : x + w])
+
+
 def write_image(path: Path, img: np.ndarray) -> None:
     """Write ``img`` (BGR, or BGRA for png) atomically, in the format of ``path``'s extension."""
     params = [cv2.IMWRITE_JPEG_QUALITY, 95] if path.suffix.lower() in (".jpg", ".jpeg") else []

@@ -29,7 +29,7 @@ from types import TracebackType
 import cv2
 import numpy as np
 
-from vcamd import models
+from vcamd.engine import models
 from vcamd.errors import VcamdError
 
 log = logging.getLogger(__name__)

@@ -19,8 +19,9 @@ import numpy as np
 
 from vcamd import media
 from vcamd.config import EffectSettings, parse_color
+from vcamd.engine.types import MatteResult
 from vcamd.errors import VcamdError
-from vcamd.matte import MatteResult
+from vcamd.media import cover_fit
 
 log = logging.getLogger(__name__)
 
@@ -53,18 +54,6 @@ def list_images(folder: str) -> list[Path]:
     return sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_EXTS)
 
 
-def cover_fit(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Scale ``img`` to cover ``size`` (w, h) keeping its aspect ratio, then centre-crop: never stretched."""
-    w, h = size
-    ih, iw = img.shape[:2]
-    scale = max(w / iw, h / ih)
-    nw, nh = max(w, round(iw * scale)), max(h, round(ih * scale))
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    resized = cv2.resize(img, (nw, nh), interpolation=interp)
-    x, y = (nw - w) // 2, (nh - h) // 2
-    return np.ascontiguousarray(resized[y : y + h, x : x + w])
-
-
 class Effect:
     """A background. Subclasses override ``render``; ``foreground`` is the frame unless overridden."""
 
@@ -79,6 +68,9 @@ class Effect:
     def foreground(self, frame: np.ndarray) -> np.ndarray:
         """What is drawn where the person is (the camera frame, for every effect but ``mask``)."""
         return frame
+
+    def step(self, n: int) -> None:
+        """Show the ``n``-th next (negative: previous) background now; a no-op for effects with one."""
 
     def close(self) -> None:
         """Release files or decoders the effect holds."""
@@ -217,13 +209,17 @@ class SlideshowEffect(Effect):
         t = self._t if t is None else t
         return (int(t // self.interval) + self.offset) % len(self.files)
 
+    def step(self, n: int) -> None:
+        """Show the image ``n`` after (negative: before) the current one now."""
+        self.offset += n
+
     def next(self) -> None:
         """Show the following image now."""
-        self.offset += 1
+        self.step(1)
 
     def previous(self) -> None:
         """Show the preceding image now."""
-        self.offset -= 1
+        self.step(-1)
 
     def render(self, frame: np.ndarray, matte: MatteResult, t: float) -> np.ndarray:
         self._t = t

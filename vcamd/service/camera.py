@@ -26,10 +26,10 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from vcamd import video4linux
 from vcamd.config import CameraSettings
 from vcamd.errors import VcamdError
-from vcamd.stats import Stats
+from vcamd.outputs import v4l2loopback
+from vcamd.service.stats import Stats
 
 log = logging.getLogger(__name__)
 
@@ -79,12 +79,12 @@ def missing_reason(spec: str, virtual_label: str = "") -> str | None:
     if not src.path:  # an index on Windows/macOS: only opening it tells
         return None
     if os.path.exists(src.path):
-        number = video4linux.device_number(src.path)
-        dev = next((d for d in video4linux.devices() if d.number == number), None)
+        number = v4l2loopback.device_number(src.path)
+        dev = next((d for d in v4l2loopback.devices() if d.number == number), None)
         if dev is not None and dev.loopback and dev.label == virtual_label:
             return f'camera.device {spec} is the virtual camera "{virtual_label}" itself, not a webcam'
         return None
-    cameras = [d.path for d in video4linux.devices() if not d.loopback]
+    cameras = [d.path for d in v4l2loopback.devices() if not d.loopback]
     where = f"cameras here: {', '.join(cameras)}" if cameras else "none is plugged in"
     return f"no webcam at {src.path} ({where})"
 

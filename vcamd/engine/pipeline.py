@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from vcamd import effects
-from vcamd.compositor import Compositor
 from vcamd.config import Config
-from vcamd.matte import EMPTY, Matte
-from vcamd.segmenter import Segmenter
+from vcamd.engine import effects
+from vcamd.engine.compositor import Compositor
+from vcamd.engine.matte import Matte
+from vcamd.engine.segmenter import Segmenter
+from vcamd.engine.types import EMPTY
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,10 @@ class Pipeline:
         """The effect in use (or about to be, if an update is pending)."""
         with self._lock:
             return (self._pending or self._stage).effect
+
+    def step(self, n: int) -> None:
+        """Show the ``n``-th next (negative: previous) background now (slideshow; no-op for other effects)."""
+        self.effect.step(n)
 
     def update(self, cfg: Config) -> None:
         """Switch to ``cfg`` between frames; raises VcamdError (old settings kept) if it cannot be built."""

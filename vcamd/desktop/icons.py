@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from PIL import Image, ImageDraw
 
-from vcamd.control import State
+from vcamd.service.control import State
 
 SIZE = 64
 

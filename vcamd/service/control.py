@@ -1,7 +1,8 @@
 """The daemon's small control API: all the tray (or a test) may do to a running daemon.
 
 Promises:
-- ``Control`` is the whole surface: read status and settings, apply setting changes, step the slideshow,
+- ``Control`` is the whole surface: read status, settings, the settings file's path and the backgrounds
+  folder's pictures, apply setting changes, step the slideshow,
   toggle privacy, stop, and subscribe to status changes. Nothing else of the daemon is touched from outside.
 - ``apply(changes)`` validates dotted-key changes, switches the running pipeline between frames, and writes
   them back to the settings file with its comments kept, so the file watcher then sees nothing to do. A bad
@@ -13,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 from typing import Any, Protocol
 
 from vcamd.config import Config
@@ -63,6 +65,14 @@ class Control(Protocol):
 
     def settings(self) -> Config:
         """The settings in force."""
+        ...
+
+    def settings_path(self, create: bool = False) -> Path:
+        """The settings file changes are saved to; ``create``: make it (a comment only) if it is missing."""
+        ...
+
+    def backgrounds(self) -> list[Path]:
+        """The pictures of ``effect.backgrounds_dir``, in name order ([] if none)."""
         ...
 
     def apply(self, changes: dict[str, Any]) -> Config:

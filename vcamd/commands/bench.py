@@ -33,11 +33,12 @@ from typing import Any
 import cv2
 import numpy as np
 
-from vcamd import config, effects, models
+from vcamd import config
 from vcamd.config import Config
+from vcamd.engine import effects, models
+from vcamd.engine.matte import EMPTY
+from vcamd.engine.pipeline import Pipeline
 from vcamd.errors import VcamdError
-from vcamd.matte import EMPTY
-from vcamd.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The tray icon and its menu (pystray), on the main thread; it talks to the daemon only through Control.
 
 Promises:
-- ``Tray(control, config_path=...)`` raises :class:`TrayUnavailable` (one line: what is missing, the fix)
+- ``Tray(control)`` raises :class:`TrayUnavailable` (one line: what is missing, the fix)
   when there is no display, pystray cannot load, its backend has no menu (pystray's xorg backend), or the
   gtk / appindicator backend has no session D-Bus. pystray is imported only here, lazily.
 - ``run()`` blocks until the Quit item (which also calls ``control.stop()``) or ``stop()``; ``stop()`` may be
@@ -9,8 +9,8 @@ Promises:
 - Every menu choice goes through ``control.apply`` (or ``next_background`` / ``stop``) and so applies at once
   and is saved to the settings file with its comments kept. A choice that fails (a :class:`VcamdError`) is
   logged and shown in the status line; the tray keeps running.
-- The icon (see :mod:`vcamd.icons`) follows the daemon's state from ``control.subscribe``; the status line
-  (state, effect, fps, ms per frame) is refreshed every few seconds too.
+- The icon (see :mod:`vcamd.desktop.icons`) follows the daemon's state from ``control.subscribe``; the status
+  line (state, effect, fps, ms per frame) is refreshed every few seconds too.
 """
 
 from __future__ import annotations
@@ -22,14 +22,14 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from operator import attrgetter
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from vcamd import autostart, config, files, icons
-from vcamd.control import Control, Status
-from vcamd.effects import list_images
+from vcamd.desktop import autostart, icons
 from vcamd.errors import VcamdError
+from vcamd.service.control import Control, Status
 
 log = logging.getLogger(__name__)
 
@@ -91,9 +91,7 @@ def open_command(path: Path, platform: str = sys.platform) -> list[str] | None:
 
 
 def open_in_editor(path: Path) -> None:
-    """Open ``path`` with the desktop's default application, creating an empty settings file first."""
-    if not path.exists():
-        files.atomic_write(path, "# vcamd settings; every key and its default: vcamd config show\n")
+    """Open ``path`` with the desktop's default application."""
     cmd = open_command(path)
     if cmd is None:
         os.startfile(path)  # type: ignore[attr-defined,unused-ignore]  # Windows only
@@ -108,11 +106,10 @@ def open_in_editor(path: Path) -> None:
 class Tray:
     """The tray icon of a running daemon."""
 
-    def __init__(self, control: Control, *, config_path: Path) -> None:
+    def __init__(self, control: Control) -> None:
         self._pystray = load_pystray()
         self._backend = self._pystray.Icon.__module__.rsplit("._", 1)[-1]
         self._control = control
-        self._config_path = Path(config_path)
         self._stopping = threading.Event()
         self._error = ""
         self._interrupted = False
@@ -211,7 +208,7 @@ class Tray:
         self.icon.title = self._title()
 
     def _backgrounds(self) -> list[Path]:
-        return list_images(self._control.settings().effect.backgrounds_dir)
+        return self._control.backgrounds()
 
     def choose_effect(self, name: str) -> None:
         """Switch effect; Replace with no background set takes the first image of the backgrounds folder."""
@@ -239,11 +236,10 @@ class Tray:
 
     def toggle_autostart(self) -> None:
         """Start at login on or off, with the same code as ``vcamd autostart``."""
-        extra = [] if self._config_path == config.default_path() else ["--config", str(self._config_path)]
         if autostart.is_enabled():
             autostart.disable()
         else:
-            autostart.enable(extra=extra)
+            autostart.enable(extra=autostart.config_args(self._control.settings_path()))
 
     def quit(self) -> None:
         """Stop the daemon and the tray."""
@@ -260,7 +256,7 @@ class Tray:
             return lambda: self._do(action, *args)
 
         def setting(dotted: str) -> Any:
-            return config.get(self._control.settings(), dotted)
+            return attrgetter(dotted)(self._control.settings())
 
         def radio(label: str, dotted: str, value: Any, extra: dict[str, Any] | None = None) -> Any:
             return item(label, act(self._control.apply, {**(extra or {}), dotted: value}),
@@ -295,7 +291,7 @@ class Tray:
             toggle("Pause camera", "daemon.privacy"),
             sep,
             item("Start at login", act(self.toggle_autostart), checked=lambda _: autostart.is_enabled()),
-            item("Open config", act(open_in_editor, self._config_path)),
+            item("Open config", act(lambda: open_in_editor(self._control.settings_path(create=True)))),
             sep,
             item("Quit", self.quit),
         )

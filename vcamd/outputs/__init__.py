@@ -1,31 +1,53 @@
-"""Where treated frames go: the operating system's virtual camera, through pyvirtualcam.
+"""Where treated frames go: the operating system's virtual cameras, one module a backend.
 
 Promises:
 - ``resolve(settings)`` picks the pyvirtualcam backend and device that ``output.*`` asks for. ``auto`` means
   v4l2loopback on Linux (the device whose card label is ``output.name``), on Windows Unity Capture (a device
   of that name) or OBS when the name is "OBS Virtual Camera", on macOS OBS. A missing device raises
   :class:`VcamdError` with the fix (on Linux the exact modprobe command).
-- ``VirtualCamera`` opens it for BGR frames of one size; ``send`` takes (h, w, 3) uint8 BGR frames and passes
-  them on contiguous. A backend's refusal becomes one line naming the device.
-- ``reader_path`` is the device file apps open to read the camera (v4l2loopback), or "" where there is none;
-  the daemon watches it to pause when no app is reading.
+- ``open_output(settings, width, height, fps)`` opens it as an :class:`Output` taking BGR frames of one size.
+- Modules: :mod:`.v4l2loopback` (Linux devices found by label, and the fix when there is none),
+  :mod:`.virtualcam` (pyvirtualcam's backends: v4l2loopback, OBS, Unity Capture).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 
 import numpy as np
 
-from vcamd import video4linux
 from vcamd.config import OutputSettings
 from vcamd.errors import VcamdError
+from vcamd.outputs import v4l2loopback
 
 log = logging.getLogger(__name__)
+
+
+class Output(Protocol):
+    """An open virtual camera taking BGR frames of one size."""
+
+    backend: str
+    device: str
+    size: tuple[int, int]
+    fps: float
+
+    @property
+    def reader_path(self) -> str:
+        """The device file apps open to read the camera, or "" where there is none (the daemon watches it to
+        pause when no app is reading)."""
+        ...
+
+    def send(self, frame: np.ndarray) -> None:
+        """Send one (h, w, 3) uint8 BGR frame of this output's size."""
+        ...
+
+    def close(self) -> None:
+        """Release the device (safe to call twice)."""
+        ...
+
 
 OBS_NAME = "OBS Virtual Camera"
 
@@ -40,9 +62,9 @@ class Target:
 
 def missing_loopback(name: str) -> str:
     """One line: no v4l2loopback device is labelled ``name``, and how to make one."""
-    others = [f'{d.path} "{d.label}"' for d in video4linux.devices() if d.loopback]
+    others = [f'{d.path} "{d.label}"' for d in v4l2loopback.devices() if d.loopback]
     seen = f" (v4l2loopback devices here: {', '.join(others)})" if others else ""
-    return f'no virtual camera "{name}"{seen}: {video4linux.load_hint(name)}'
+    return f'no virtual camera "{name}"{seen}: {v4l2loopback.load_hint(name)}'
 
 
 def resolve(settings: OutputSettings, platform: str = sys.platform) -> Target:
@@ -65,7 +87,7 @@ def resolve(settings: OutputSettings, platform: str = sys.platform) -> Target:
     device = settings.device or None
     if device is None:
         if backend == "v4l2loopback":
-            found = video4linux.find_loopback(settings.name)
+            found = v4l2loopback.find_loopback(settings.name)
             if found is None:
                 raise VcamdError(missing_loopback(settings.name))
             device = found.path
@@ -77,39 +99,10 @@ def resolve(settings: OutputSettings, platform: str = sys.platform) -> Target:
     return Target(backend, device)
 
 
-class VirtualCamera:
-    """An open virtual camera taking BGR frames of one size."""
 
-    def __init__(self, settings: OutputSettings, width: int, height: int, fps: float) -> None:
-        import pyvirtualcam
 
-        target = resolve(settings)
-        try:
-            self._cam: Any = pyvirtualcam.Camera(
-                width, height, fps, fmt=pyvirtualcam.PixelFormat.BGR, backend=target.backend,
-                device=target.device,
-            )
-        except Exception as e:  # pyvirtualcam raises RuntimeError/ValueError carrying the backend's reason
-            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            reason = reason.split(" backend: ", 1)[-1]
-            raise VcamdError(f"virtual camera {target.device or settings.name}: {reason}") from None
-        self.backend = target.backend
-        self.device: str = self._cam.device
-        self.size = (width, height)
-        self.fps = fps
-        log.info('virtual camera "%s": %s via %s, %dx%d @ %g fps', settings.name, self.device, self.backend,
-                 width, height, fps)
+def open_output(settings: OutputSettings, width: int, height: int, fps: float) -> Output:
+    """The output ``settings`` name, open for ``width`` x ``height`` BGR frames at ``fps``."""
+    from vcamd.outputs.virtualcam import VirtualCamera
 
-    @property
-    def reader_path(self) -> str:
-        return self.device if os.path.isabs(self.device) and os.path.exists(self.device) else ""
-
-    def send(self, frame: np.ndarray) -> None:
-        """Send one BGR frame of this camera's size."""
-        self._cam.send(np.ascontiguousarray(frame))
-
-    def close(self) -> None:
-        """Release the device (safe to call twice)."""
-        cam, self._cam = self._cam, None
-        if cam is not None:
-            cam.close()
+    return VirtualCamera(settings, width, height, fps)

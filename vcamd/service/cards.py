@@ -6,10 +6,13 @@ small, both centred and shrunk to fit; ``picture(path, size)`` is an image cover
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 
-from vcamd.effects import cover_fit, read_image
+from vcamd import media
+from vcamd.errors import VcamdError
 
 BACKGROUND = (46, 38, 34)  # BGR: a dark slate
 TITLE, DETAIL = (235, 235, 235), (170, 170, 170)
@@ -40,5 +43,11 @@ def card(size: tuple[int, int], title: str, detail: str = "") -> np.ndarray:
 
 
 def picture(path: str, size: tuple[int, int]) -> np.ndarray:
-    """The image at ``path`` filling ``size``; raises EffectError naming the file if it cannot be read."""
-    return cover_fit(read_image(path, "privacy image"), size)
+    """The image at ``path`` filling ``size``; raises VcamdError naming the file if it cannot be read."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise VcamdError(f"privacy image {p}: no such file; check daemon.privacy_image")
+    try:
+        return media.cover_fit(media.read_image(p), size)
+    except media.MediaError as e:
+        raise VcamdError(f"privacy image {e}; replace it") from None

@@ -23,10 +23,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from vcamd import config, effects, media, models
+from vcamd import config, media
 from vcamd.config import Config
+from vcamd.engine import effects, models
+from vcamd.engine.pipeline import Pipeline
 from vcamd.errors import VcamdError
-from vcamd.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 

@@ -19,12 +19,13 @@ Promises:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 
 from vcamd.config import SegmentationSettings
+from vcamd.engine.types import EMPTY, MatteResult, Region
+
+__all__ = ["EMPTY", "Matte", "MatteResult", "ramp", "to_grid", "work_size"]
 
 #: The refinement work grid: the frame shrunk until its long side is at most this.
 WORK_LONG_SIDE = 320
@@ -37,19 +38,6 @@ MOTION_HI = 18.0
 #: Without refine the whole matte is smoothed, which lags moving edges: at most this much.
 PLAIN_MAX_SMOOTHING = 0.5
 
-Region = tuple[float, float, float, float]
-
-
-@dataclass
-class MatteResult:
-    """The alpha of one frame at two resolutions (uint8, 255 = person)."""
-
-    small: np.ndarray
-    full: np.ndarray
-
-
-#: What effects get when no matte is computed (effects that need none).
-EMPTY = MatteResult(np.zeros((1, 1), np.uint8), np.zeros((1, 1), np.uint8))
 
 
 def work_size(width: int, height: int) -> tuple[int, int]:

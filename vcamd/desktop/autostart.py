@@ -28,6 +28,7 @@ from typing import Any
 
 import platformdirs
 
+from vcamd import config
 from vcamd.errors import VcamdError
 from vcamd.files import atomic_write
 
@@ -280,6 +281,11 @@ def disable(platform: str = sys.platform) -> list[Method]:
 def is_enabled(platform: str = sys.platform) -> bool:
     """Whether any start-at-login method is on."""
     return any(m.is_enabled() for m in methods(platform=platform).values())
+
+
+def config_args(path: Path) -> list[str]:
+    """``--config PATH`` for the login command when ``path`` is not the user's default settings file."""
+    return [] if Path(path) == config.default_path() else ["--config", str(path)]
 
 
 def cli_main(args: argparse.Namespace) -> int:

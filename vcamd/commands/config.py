@@ -16,7 +16,8 @@ import logging
 import sys
 from pathlib import Path
 
-from vcamd import config, effects, files, models
+from vcamd import config, files
+from vcamd.engine import effects, models
 from vcamd.errors import VcamdError
 
 log = logging.getLogger(__name__)

@@ -18,8 +18,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from vcamd import __version__, camera, config, instance, models, outputs, video4linux
+from vcamd import __version__, config, outputs
+from vcamd.engine import models
 from vcamd.errors import VcamdError
+from vcamd.outputs import v4l2loopback
+from vcamd.service import camera, instance
 
 JOIN_VIDEO = "sudo usermod -aG video $USER, then log out and back in"
 
@@ -60,29 +63,29 @@ def _loopback(cfg: config.Config) -> list[Check]:
     """The v4l2loopback checks (Linux)."""
     name = cfg.output.name
     checks = []
-    if not video4linux.module_loaded():
-        checks.append(Check(False, "v4l2loopback module not loaded", video4linux.load_hint(name)))
+    if not v4l2loopback.module_loaded():
+        checks.append(Check(False, "v4l2loopback module not loaded", v4l2loopback.load_hint(name)))
         return [*checks, _access("")]
-    version = video4linux.MODULE / "version"
+    version = v4l2loopback.MODULE / "version"
     loaded = f"v4l2loopback module loaded ({version.read_text().strip()})" if version.exists() else ""
     checks.append(Check(True, loaded or "v4l2loopback module loaded"))
-    dev = video4linux.find_loopback(name) if not cfg.output.device else None
+    dev = v4l2loopback.find_loopback(name) if not cfg.output.device else None
     if cfg.output.device:
         checks.append(Check(os.path.exists(cfg.output.device), f"output.device {cfg.output.device}",
                             f"point output.device at an existing v4l2loopback device, or set it to \"\" "
                             f'to find "{name}" by label'))
     elif dev is None:  # loaded with other labels: it must be loaded again
-        fix = "sudo modprobe -r v4l2loopback && " + video4linux.load_hint(name).replace("load it: ", "", 1)
+        fix = "sudo modprobe -r v4l2loopback && " + v4l2loopback.load_hint(name).replace("load it: ", "", 1)
         checks.append(Check(False, outputs.missing_loopback(name).split(":", 1)[0], fix))
     else:
         checks.append(Check(True, f'{dev.path} is labelled "{name}"'))
-        caps = video4linux.exclusive_caps(dev)
+        caps = v4l2loopback.exclusive_caps(dev)
         if caps is None:
             checks.append(Check(None, f"exclusive_caps of {dev.path}: cannot tell"))
         else:
             checks.append(Check(
                 caps, f"exclusive_caps=1 for {dev.path} (Chrome, Zoom and Teams list it only then)",
-                f"sudo modprobe -r v4l2loopback && {video4linux.modprobe_command(name)}",
+                f"sudo modprobe -r v4l2loopback && {v4l2loopback.modprobe_command(name)}",
             ))
     checks.append(_access(dev.path if dev else cfg.output.device))
     return checks
@@ -106,7 +109,7 @@ def _access(device: str) -> Check:
 def _virtual_camera(cfg: config.Config) -> Check:
     """Other systems: open the virtual camera for a moment."""
     try:
-        outputs.VirtualCamera(cfg.output, 640, 480, 30).close()
+        outputs.open_output(cfg.output, 640, 480, 30).close()
     except VcamdError as e:
         fix = (
             "install OBS Studio (26 or later), start its virtual camera once, then quit OBS"
@@ -173,14 +176,14 @@ def devices_main(args: argparse.Namespace) -> int:
         cfg = config.Config()
     lines = []
     if sys.platform.startswith("linux"):
-        found = video4linux.devices()
+        found = v4l2loopback.devices()
         used = camera.parse_source(cfg.camera.device).path
         lines.append("cameras:")
         lines += [f"  {d.path}  {d.label}{'  <- camera.device' if d.path == used else ''}"
                   for d in found if not d.loopback] or ["  none (no webcam is plugged in)"]
         lines.append("virtual cameras (v4l2loopback):")
         lines += [f'  {d.path}  "{d.label}"{"  <- output.name" if d.label == cfg.output.name else ""}'
-                  for d in found if d.loopback] or [f"  none; {video4linux.load_hint(cfg.output.name)}"]
+                  for d in found if d.loopback] or [f"  none; {v4l2loopback.load_hint(cfg.output.name)}"]
     else:
         lines.append("cameras (by index):")
         lines += [f"  {i}  {w}x{h}" for i, w, h in _probe_indices()] or ["  none found"]

@@ -1,10 +1,10 @@
 """The daemon: webcam -> pipeline -> virtual camera on threads; live settings, pausing, privacy, stats.
 
 Promises:
-- :class:`Daemon` implements :class:`vcamd.control.Control`. ``start()`` raises :class:`VcamdError` (what is
-  missing and how to fix it, then how to try the effects without it) when there is no webcam or no virtual
-  camera; once started it never dies of a frame, a camera or a settings file.
-- Three threads: the camera (:mod:`vcamd.camera`, latest frame only), the worker (pipeline, then the
+- :class:`Daemon` implements :class:`~vcamd.service.control.Control`. ``start()`` raises
+  :class:`VcamdError` (what is missing and how to fix it, then how to try the effects without it) when
+  there is no webcam or no virtual camera; once started it never dies of a frame, a camera or a settings file.
+- Three threads: the camera (:mod:`vcamd.service.camera`, latest frame only), the worker (pipeline, then the
   virtual camera, contiguous BGR, at the output size) and the monitor (settings file, readers, stats).
 - The settings file is polled: a change takes effect within a second, between frames, all at once; a bad
   one is logged (file, key, value) and the last good settings keep running. Command-line overrides hold until
@@ -14,37 +14,31 @@ Promises:
   opening the device gets live video within a second. Privacy sends a card (or ``daemon.privacy_image``)
   and releases the webcam; a missing or busy camera sends a card while the camera retries.
 - A frame the pipeline fails on is logged once per distinct error and sent untreated.
-- ``main()``: one daemon per user; SIGINT/SIGTERM -> threads joined, camera and virtual camera released,
-  exit 0 within 2 s (a second signal exits at once); the tray runs on the main thread when enabled and able.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
-import signal
-import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
-from vcamd import camera, cards, config, outputs
+from vcamd import config, files, outputs
 from vcamd.config import Config, ConfigError
-from vcamd.control import State, Status
-from vcamd.effects import SlideshowEffect
+from vcamd.engine import effects
+from vcamd.engine.pipeline import Pipeline
 from vcamd.errors import VcamdError
-from vcamd.instance import InstanceLock
-from vcamd.outputs import VirtualCamera
-from vcamd.pipeline import Pipeline
-from vcamd.stats import Stats
-from vcamd.watch import FileWatcher, ReaderWatch
+from vcamd.outputs import Output
+from vcamd.service import camera, cards
+from vcamd.service.control import State, Status
+from vcamd.service.stats import Stats
+from vcamd.service.watch import FileWatcher, ReaderWatch
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +46,7 @@ POLL = 0.25  # seconds between looks at the settings file (and longest wait for 
 TAKE_TIMEOUT = 0.1  # longest the worker waits for a camera frame before looking around
 STATS_EVERY = 5.0
 OUTPUT_RETRY = 2.0
+NEW_SETTINGS_FILE = "# vcamd settings; every key and its default: vcamd config show\n"
 TRY_WITHOUT = (
     "to try the effects on a video file meanwhile: vcamd process IN.mp4 -o OUT.mp4 --effect blur "
     "(vcamd doctor checks the whole set-up)"
@@ -73,7 +68,7 @@ class Daemon:
         self.stats = Stats()
         self.pipeline: Pipeline | None = None
         self.camera: camera.CameraReader | None = None
-        self.output: VirtualCamera | None = None
+        self.output: Output | None = None
         self._lock = threading.RLock()  # one settings change at a time
         self._stopping = threading.Event()
         self._wake = threading.Event()
@@ -140,7 +135,7 @@ class Daemon:
         elif not w:
             w, h = cw, ch
         fps = cfg.output.fps or (info.fps if info else cfg.camera.fps)
-        self.output = VirtualCamera(cfg.output, w - w % 2, h - h % 2, fps)  # I420 wants even sizes
+        self.output = outputs.open_output(cfg.output, w - w % 2, h - h % 2, fps)  # I420 wants even sizes
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the daemon is asked to stop (True) or ``timeout`` passes (False)."""
@@ -189,6 +184,14 @@ class Daemon:
     def settings(self) -> Config:
         return self._cfg
 
+    def settings_path(self, create: bool = False) -> Path:
+        if create and not self.config_path.exists():
+            files.atomic_write(self.config_path, NEW_SETTINGS_FILE)
+        return self.config_path
+
+    def backgrounds(self) -> list[Path]:
+        return effects.list_images(self._cfg.effect.backgrounds_dir)
+
     def apply(self, changes: dict[str, Any]) -> Config:
         with self._lock:
             new = config.apply_changes(self._cfg, changes)
@@ -204,14 +207,12 @@ class Daemon:
             return new
 
     def next_background(self) -> None:
-        effect = self.pipeline.effect if self.pipeline else None
-        if isinstance(effect, SlideshowEffect):
-            effect.next()
+        if self.pipeline is not None:
+            self.pipeline.step(1)
 
     def previous_background(self) -> None:
-        effect = self.pipeline.effect if self.pipeline else None
-        if isinstance(effect, SlideshowEffect):
-            effect.previous()
+        if self.pipeline is not None:
+            self.pipeline.step(-1)
 
     def stop(self) -> None:
         if self._stopping.is_set():
@@ -448,93 +449,3 @@ class Daemon:
         level = logging.INFO if self._cfg.daemon.pause_when_unused else logging.DEBUG
         log.log(level, '%s "%s"', "an app opened" if in_use else "no app reads", name)
         self._wake.set()
-
-
-@contextmanager
-def stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
-    """SIGINT/SIGTERM call ``stop()`` at once, whatever the main thread is blocked in; a second one exits.
-
-    Python runs signal handlers on the main thread only when it gets back to bytecode, which a tray's native
-    event loop may delay; the wakeup fd, read by a helper thread, does not wait for that.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    received = 0
-
-    def handler(signum: int, frame: object) -> None:
-        nonlocal received
-        received += 1
-        if received > 1:
-            os._exit(128 + signum)
-        log.info("%s: stopping", signal.Signals(signum).name)
-        stop()
-
-    sigs = (signal.SIGINT, signal.SIGTERM)
-    previous = {s: signal.signal(s, handler) for s in sigs}
-    rsock, wsock = socket.socketpair()
-    wsock.setblocking(False)
-    old_fd = signal.set_wakeup_fd(wsock.fileno(), warn_on_full_buffer=False)
-
-    def relay() -> None:
-        try:
-            while rsock.recv(64):
-                stop()
-        except OSError:
-            pass
-
-    threading.Thread(target=relay, name="vcamd-signals", daemon=True).start()
-    try:
-        yield
-    finally:
-        signal.set_wakeup_fd(old_fd)
-        for s, h in previous.items():
-            signal.signal(s, h)
-        rsock.shutdown(socket.SHUT_RDWR)
-        rsock.close()
-        wsock.close()
-
-
-def _tray(daemon: Daemon) -> Any:
-    """The tray for ``daemon``, or None (logged) where none can be shown."""
-    try:
-        from vcamd.tray import Tray
-    except ImportError as e:
-        log.warning("no tray (%s); running without one", e)
-        return None
-    try:
-        return Tray(daemon, config_path=daemon.config_path)
-    except VcamdError as e:
-        log.warning("%s; running without a tray", e)
-        return None
-
-
-def main(args: argparse.Namespace) -> int:
-    """``vcamd run``: run until SIGINT/SIGTERM or the tray's Quit; 0 on a clean stop."""
-    path = config.path_or_default(args.config)
-    overrides = {
-        key: value
-        for key, value in (
-            ("camera.device", getattr(args, "camera", None)),
-            ("effect.name", getattr(args, "effect", None)),
-            ("output.backend", getattr(args, "output_backend", None)),
-        )
-        if value
-    }
-    with InstanceLock():
-        daemon = Daemon(path, overrides=overrides, log_stats=getattr(args, "stats", False))
-        daemon.start()
-        try:
-            with stop_on_signals(daemon.stop):
-                tray = None
-                if daemon.settings().tray.enabled and not getattr(args, "no_tray", False):
-                    tray = _tray(daemon)
-                if tray is not None:
-                    daemon.on_stop(tray.stop)
-                    tray.run()
-                else:
-                    while not daemon.wait(1.0):
-                        pass
-        finally:
-            daemon.close()
-    return 0

@@ -1,0 +1,22 @@
+"""Types the engine's stages hand each other, so that no stage imports a sibling stage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: A part of a frame in frame pixels: (x0, y0, x1, y1).
+Region = tuple[float, float, float, float]
+
+
+@dataclass
+class MatteResult:
+    """The alpha of one frame at two resolutions (uint8, 255 = person)."""
+
+    small: np.ndarray
+    full: np.ndarray
+
+
+#: What effects get when no matte is computed (effects that need none).
+EMPTY = MatteResult(np.zeros((1, 1), np.uint8), np.zeros((1, 1), np.uint8))
