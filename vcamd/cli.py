@@ -95,6 +95,21 @@ def build_parser() -> argparse.ArgumentParser:
     auto.add_argument("--systemd", action="store_true", help="Linux: a systemd user unit, not XDG autostart")
     auto.set_defaults(handler=_lazy("vcamd.desktop.autostart", "cli_main"))
 
+    ctl = "vcamd.commands.control"
+    st = sub.add_parser("set", parents=[common], help="change settings; a running vcamd applies them")
+    st.add_argument("pairs", nargs="+", metavar="KEY VALUE", help="e.g. effect.name desaturate")
+    st.set_defaults(handler=_lazy(ctl, "set_main"))
+    eff = sub.add_parser("effect", parents=[common], help="switch effect (blur, image, desaturate, ...)")
+    eff.add_argument("name", choices=EFFECTS)
+    eff.set_defaults(handler=_lazy(ctl, "effect_main"))
+    for name, text in (("next", "the next background picture"), ("pause", "camera paused (privacy on)"),
+                       ("resume", "camera back on (privacy off)")):
+        sub.add_parser(name, parents=[common], help=f"running vcamd: {text}").set_defaults(
+            handler=_lazy(ctl, "daemon_main"))
+    stat = sub.add_parser("status", parents=[common], help="running vcamd: its status line")
+    stat.add_argument("--json", action="store_true", help="all of its status as one JSON object")
+    stat.set_defaults(handler=_lazy(ctl, "status_main"))
+
     mod = sub.add_parser("models", parents=[common], help="segmentation models: list, path, fetch")
     mod.add_argument("action", choices=["list", "path", "fetch"])
     mod.add_argument("name", nargs="?", default="auto", help="auto (both built-in models), a name, or a path")

@@ -35,12 +35,17 @@ def check(path: Path) -> config.Config:
     """Validate ``path`` and build what its settings name; raise VcamdError on the first problem."""
     cfg = config.load(path, missing_ok=False)
     try:
-        effects.build(cfg.effect).close()
-        if cfg.segmentation.model not in (*models.MODELS, models.AUTO):  # a path: it must be there
-            models.resolve(cfg.segmentation.model, allow_download=False)
+        check_files(cfg)
     except VcamdError as e:
         raise VcamdError(f"{path}: {e}") from None
     return cfg
+
+
+def check_files(cfg: config.Config) -> None:
+    """Build what the settings name (the effect's files, a model path); raise VcamdError if one is bad."""
+    effects.build(cfg.effect).close()
+    if cfg.segmentation.model not in (*models.MODELS, models.AUTO):  # a path: it must be there
+        models.resolve(cfg.segmentation.model, allow_download=False)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -2,7 +2,8 @@
 
 Promises: one daemon per user; SIGINT/SIGTERM -> threads joined, camera and virtual camera released, exit 0
 within 2 s (a second signal exits at once); the tray runs on the main thread when enabled and able, and is
-wired to the daemon here, so the daemon knows nothing of it.
+wired to the daemon here, so the daemon knows nothing of it; a tray that fails is logged and the daemon goes
+on without it. The command socket (``vcamd next`` / ``pause`` / ``resume`` / ``status``) is wired here too.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 from vcamd import config
 from vcamd.errors import VcamdError
+from vcamd.service.control_socket import ControlServer
 from vcamd.service.daemon import Daemon
 from vcamd.service.instance import InstanceLock
 
@@ -84,6 +86,30 @@ def _tray(daemon: Daemon) -> Any:
         return None
 
 
+def _run_tray(tray: Any, daemon: Daemon) -> None:
+    """Run the tray until Quit or stop; a tray that fails or ends by itself leaves the daemon running."""
+    try:
+        tray.run()
+    except Exception:
+        if daemon.wait(0):
+            raise
+        log.exception("the tray failed")
+    if not daemon.wait(0):
+        log.warning("the tray has gone; vcamd goes on without it (vcamd status, vcamd effect ...; "
+                    "stop it: kill %d)", os.getpid())
+
+
+def _command_socket(daemon: Daemon) -> ControlServer | None:
+    """The running daemon's command socket, or None (logged) where it cannot listen."""
+    server = ControlServer(daemon)
+    try:
+        server.start()
+    except VcamdError as e:
+        log.warning("%s", e)
+        return None
+    return server
+
+
 def main(args: argparse.Namespace) -> int:
     """``vcamd run``: run until SIGINT/SIGTERM or the tray's Quit; 0 on a clean stop."""
     path = config.path_or_default(args.config)
@@ -99,6 +125,7 @@ def main(args: argparse.Namespace) -> int:
     with InstanceLock():
         daemon = Daemon(path, overrides=overrides, log_stats=getattr(args, "stats", False))
         daemon.start()
+        server = _command_socket(daemon)
         try:
             with stop_on_signals(daemon.stop):
                 tray = None
@@ -106,10 +133,11 @@ def main(args: argparse.Namespace) -> int:
                     tray = _tray(daemon)
                 if tray is not None:
                     daemon.on_stop(tray.stop)
-                    tray.run()
-                else:
-                    while not daemon.wait(1.0):
-                        pass
+                    _run_tray(tray, daemon)
+                while not daemon.wait(1.0):
+                    pass
         finally:
+            if server is not None:
+                server.close()
             daemon.close()
     return 0

@@ -4,8 +4,16 @@ Promises:
 - ``Tray(control)`` raises :class:`TrayUnavailable` (one line: what is missing, the fix)
   when there is no display, pystray cannot load, its backend has no menu (pystray's xorg backend), or the
   gtk / appindicator backend has no session D-Bus. pystray is imported only here, lazily.
+- The backend (Linux): pystray's appindicator (a StatusNotifierItem over D-Bus) wherever a
+  StatusNotifierWatcher is on the session bus (KDE, XFCE, Cinnamon, MATE, GNOME with the AppIndicator
+  extension); gtk (an XEmbed icon) only where none is and an XEmbed tray owns ``_NET_SYSTEM_TRAY_S0``;
+  ``PYSTRAY_BACKEND`` wins if set. The log says which. Neither host: :class:`NoTrayHost`, whose one line names
+  the fix (GNOME: the AppIndicator extension) and the commands that control vcamd without a tray.
+- The menu is the same on every backend and holds everything (appindicator has no click action); the status
+  line comes first.
 - ``run()`` blocks until the Quit item (which also calls ``control.stop()``) or ``stop()``; ``stop()`` may be
-  called from any thread, before or during ``run()``.
+  called from any thread, before or during ``run()``. An exception in pystray's set-up thread is logged and
+  ends the tray (``run()`` returns, :attr:`Tray.failed` is True): it never leaves ``run()`` blocked.
 - Every menu choice goes through ``control.apply`` (or ``next_background`` / ``stop``) and so applies at once
   and is saved to the settings file with its comments kept. A choice that fails (a :class:`VcamdError`) is
   logged and shown in the status line; the tray keeps running.
@@ -29,7 +37,8 @@ from typing import Any
 
 from vcamd.desktop import autostart, icons
 from vcamd.errors import VcamdError
-from vcamd.service.control import Control, Status
+from vcamd.service import control as ctl
+from vcamd.service.control import REPLACE_NAMES, Control, Status
 
 log = logging.getLogger(__name__)
 
@@ -41,15 +50,103 @@ EFFECTS: tuple[tuple[str, str], ...] = (
     ("Colour", "color"),
     ("Off", "none"),
 )
-REPLACE_NAMES = ("image", "video", "slideshow")
 #: Blur strength submenu: label -> ``effect.blur_strength``.
 BLUR_PRESETS: tuple[tuple[str, int], ...] = (("Light", 30), ("Medium", 60), ("Strong", 90))
 REFRESH_SECONDS = 3.0
 STATUS_CHARS = 70
+#: The StatusNotifierItem host's bus name, and the XEmbed tray's selection (screen number appended).
+SNI_WATCHER = "org.kde.StatusNotifierWatcher"
+XEMBED_SELECTION = "_NET_SYSTEM_TRAY_S"
+#: What controls vcamd without a tray (the README's "Control without a tray").
+CLI_CONTROL = ("vcamd effect blur|image|desaturate|color|none, vcamd next, vcamd pause, vcamd resume, "
+               "vcamd status, vcamd set KEY VALUE")
+NO_HOST = ("no tray: this desktop shows no tray icons (no StatusNotifierWatcher on the session bus, no "
+           "XEmbed tray); on GNOME install and enable the AppIndicator extension (Debian/Ubuntu: "
+           f"gnome-shell-extension-appindicator), then log in again; meanwhile use {CLI_CONTROL}")
 
 
 class TrayUnavailable(VcamdError):
     """No tray can be shown here; the message says what is missing and how to fix it."""
+
+
+class NoTrayHost(TrayUnavailable):
+    """The desktop has no tray host at all (plain GNOME, a bare Wayland compositor)."""
+
+
+def sni_watcher() -> bool | None:
+    """Whether a StatusNotifierWatcher owns its name on the session bus (None: no PyGObject or no bus)."""
+    try:
+        from gi.repository import Gio, GLib
+    except ImportError:
+        return None
+    try:
+        bus = Gio.bus_get_sync(Gio.BusType.SESSION, None)
+        reply = bus.call_sync("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                              "NameHasOwner", GLib.Variant("(s)", (SNI_WATCHER,)), GLib.VariantType("(b)"),
+                              Gio.DBusCallFlags.NONE, 2000, None)
+    except Exception:  # GLib.Error: no session bus, or it does not answer
+        return None
+    return bool(reply.unpack()[0])
+
+
+def xembed_tray() -> bool:
+    """Whether an XEmbed system tray owns ``_NET_SYSTEM_TRAY_Sn`` on the X display (False without X)."""
+    if not os.environ.get("DISPLAY"):
+        return False
+    try:
+        from Xlib import X, display
+    except ImportError:  # python-xlib comes with pystray on Linux
+        return False
+    try:
+        d = display.Display()
+    except Exception:  # Xlib's errors for a display it cannot open
+        return False
+    try:
+        atom = d.intern_atom(f"{XEMBED_SELECTION}{d.get_default_screen()}")
+        owner = d.get_selection_owner(atom)
+        return getattr(owner, "id", owner) != X.NONE
+    finally:
+        d.close()
+
+
+def _appindicator_installed() -> bool:
+    """Whether libayatana-appindicator's (or libappindicator's) typelib is there for pystray to use."""
+    import gi
+
+    for namespace in ("AyatanaAppIndicator3", "AppIndicator3"):
+        try:
+            gi.require_version(namespace, "0.1")
+        except ValueError:
+            continue
+        return True
+    return False
+
+
+def choose_backend() -> tuple[str, str] | None:
+    """pystray's backend for this desktop and why, or None to leave it to pystray (not Linux, no PyGObject).
+
+    Raises :class:`NoTrayHost` where no tray host is found, TrayUnavailable where only the appindicator
+    library is missing.
+    """
+    forced = os.environ.get("PYSTRAY_BACKEND")
+    if forced:
+        return forced, "PYSTRAY_BACKEND is set"
+    if sys.platform in ("darwin", "win32"):
+        return None
+    try:
+        import gi  # noqa: F401
+    except ImportError:
+        return None  # pystray falls back to xorg, and load_pystray says to install PyGObject
+    watcher = sni_watcher()
+    if watcher and _appindicator_installed():
+        return "appindicator", f"{SNI_WATCHER} is on the session bus"
+    if xembed_tray():
+        why = "no StatusNotifierWatcher" if not watcher else "no appindicator library"
+        return "gtk", f"an XEmbed tray is there ({why})"
+    if watcher:
+        raise TrayUnavailable("no tray: the desktop hosts StatusNotifierItems but the appindicator library "
+                              "is missing; install gir1.2-ayatanaappindicator3-0.1, or use --no-tray")
+    raise NoTrayHost(NO_HOST)
 
 
 def load_pystray() -> ModuleType:
@@ -59,11 +156,22 @@ def load_pystray() -> ModuleType:
     ):
         raise TrayUnavailable("no tray: no graphical display (DISPLAY is not set); "
                               "start vcamd in your desktop session, or use --no-tray")
+    chosen = choose_backend() if "pystray" not in sys.modules else None  # pystray picks at import
+    saved = os.environ.get("PYSTRAY_BACKEND")
     try:
+        if chosen is not None:
+            os.environ["PYSTRAY_BACKEND"] = chosen[0]
         import pystray
     except Exception as e:  # pystray re-raises its last backend's error, not always an ImportError
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise TrayUnavailable(f"no tray: pystray cannot start ({reason}); use --no-tray") from None
+    finally:
+        if saved is None:
+            os.environ.pop("PYSTRAY_BACKEND", None)
+        else:
+            os.environ["PYSTRAY_BACKEND"] = saved
+    if chosen is not None:
+        log.info("tray: pystray's %s backend (%s)", pystray.Icon.__module__.rsplit("._", 1)[-1], chosen[1])
     backend = pystray.Icon.__module__.rsplit("._", 1)[-1]
     if not pystray.Icon.HAS_MENU:
         raise TrayUnavailable(
@@ -111,7 +219,9 @@ class Tray:
         self._backend = self._pystray.Icon.__module__.rsplit("._", 1)[-1]
         self._control = control
         self._stopping = threading.Event()
+        self.failed = False  # the set-up thread failed and ended the tray
         self._error = ""
+        self._refresh_error = ""
         self._interrupted = False
         self._status = control.status()
         self.icon: Any = self._pystray.Icon(
@@ -131,8 +241,8 @@ class Tray:
         except Exception:
             if not self._stopping.is_set():
                 raise
-            # pystray's gtk backend closes a notification it never opened, which fails on desktops
-            # without a notification service; the tray is already gone, so that is harmless
+            # pystray's gtk and appindicator backends close a notification they never opened, which fails
+            # on desktops without a notification service; the tray is already gone, so that is harmless
             log.debug("tray: error while closing (ignored)", exc_info=True)
         finally:
             restore_sigint()
@@ -169,12 +279,34 @@ class Tray:
         self._stopping.set()  # _setup wakes up and ends the loop
 
     def _setup(self, icon: Any) -> None:
-        """pystray's setup thread: show the icon, keep the status line fresh, and end the loop on stop."""
-        icon.visible = True
-        while not self._stopping.wait(REFRESH_SECONDS):
+        """pystray's setup thread: show the icon, keep the status line fresh, and end the loop on stop.
+
+        Whatever fails here, the loop is ended, so ``run()`` returns: a failed refresh is logged (once per
+        distinct error) and the tray goes on; a failure outside the refresh ends the tray.
+        """
+        try:
+            icon.visible = True
+            while not self._stopping.wait(REFRESH_SECONDS):
+                self._refresh()
+        except Exception:
+            log.exception("tray: the icon failed; going on without a tray")
+            self.failed = True
+            self._stopping.set()
+        finally:
+            try:
+                icon.visible = False  # queued before the loop's end, so the icon leaves the tray
+            except Exception:
+                log.debug("tray: hiding the icon failed", exc_info=True)
+            icon.stop()
+
+    def _refresh(self) -> None:
+        """The periodic status refresh; an error is logged once and the next refresh tries again."""
+        try:
             self._on_status(self._control.status())
-        icon.visible = False  # queued before the loop's end, so the icon leaves the tray
-        icon.stop()
+        except Exception as e:
+            if repr(e) != self._refresh_error:
+                self._refresh_error = repr(e)
+                log.exception("tray: the status refresh failed (logged once; the tray goes on)")
 
     # --- state shown ---------------------------------------------------------------------------------
 
@@ -212,27 +344,11 @@ class Tray:
 
     def choose_effect(self, name: str) -> None:
         """Switch effect; Replace with no background set takes the first image of the backgrounds folder."""
-        changes: dict[str, Any] = {"effect.name": name}
-        eff = self._control.settings().effect
-        if name == "image" and not eff.background:
-            images = self._backgrounds()
-            if images:
-                changes["effect.background"] = str(images[0])
-        self._control.apply(changes)
+        self._control.apply(ctl.effect_changes(self._control.settings(), name, self._backgrounds()))
 
     def next_background(self) -> None:
         """The slideshow's next image, or else the image after the current one in the backgrounds folder."""
-        eff = self._control.settings().effect
-        if eff.name == "slideshow":
-            self._control.next_background()
-            return
-        images = self._backgrounds()
-        if not images:
-            raise VcamdError(f"no images in effect.backgrounds_dir ({eff.backgrounds_dir or 'not set'}); "
-                             "set it to a folder of pictures")
-        current = Path(eff.background) if eff.background else None
-        i = images.index(current) + 1 if current in images else 0
-        self._control.apply({"effect.name": "image", "effect.background": str(images[i % len(images)])})
+        ctl.next_background(self._control)
 
     def toggle_autostart(self) -> None:
         """Start at login on or off, with the same code as ``vcamd autostart``."""

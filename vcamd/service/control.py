@@ -7,6 +7,8 @@ Promises:
 - ``apply(changes)`` validates dotted-key changes, switches the running pipeline between frames, and writes
   them back to the settings file with its comments kept, so the file watcher then sees nothing to do. A bad
   change raises :class:`~vcamd.errors.VcamdError` and leaves both the stream and the file as they were.
+- :func:`effect_changes` and :func:`next_background` are the tray's Effect and Next choices as plain
+  functions, so the tray, ``vcamd effect`` and ``vcamd next`` do the same thing.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from vcamd.config import Config
+from vcamd.errors import VcamdError
 
 
 class State(str, Enum):
@@ -94,3 +97,33 @@ class Control(Protocol):
     def subscribe(self, callback: Callable[[Status], None]) -> None:
         """Call ``callback(status)`` from a daemon thread whenever the state or effect changes."""
         ...
+
+
+#: ``effect.name`` values the tray's Replace (and ``vcamd effect image``) stands for.
+REPLACE_NAMES = ("image", "video", "slideshow")
+
+
+def effect_changes(cfg: Config, name: str, images: list[Path]) -> dict[str, Any]:
+    """The changes that switch to effect ``name``: ``image`` with no background set takes ``images[0]``."""
+    changes: dict[str, Any] = {"effect.name": name}
+    if name == "image" and not cfg.effect.background and images:
+        changes["effect.background"] = str(images[0])
+    return changes
+
+
+def next_background(control: Control) -> None:
+    """The slideshow's next picture, or else the picture after the current one in the backgrounds folder.
+
+    Raises VcamdError (one line, the fix) when there is no folder of pictures to step through.
+    """
+    eff = control.settings().effect
+    if eff.name == "slideshow":
+        control.next_background()
+        return
+    images = control.backgrounds()
+    if not images:
+        raise VcamdError(f"no images in effect.backgrounds_dir ({eff.backgrounds_dir or 'not set'}); "
+                         "set it to a folder of pictures")
+    current = Path(eff.background) if eff.background else None
+    i = images.index(current) + 1 if current in images else 0
+    control.apply({"effect.name": "image", "effect.background": str(images[i % len(images)])})

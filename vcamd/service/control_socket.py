@@ -1,0 +1,219 @@
+"""The running daemon's command socket: ``vcamd next`` / ``pause`` / ``resume`` / ``status`` reach it here.
+
+Promises:
+- :class:`ControlServer` listens on a unix socket in the user's runtime folder (:func:`socket_path`, beside
+  the instance lock), created with mode 0600, so only the same user can connect; on Linux it also checks
+  the caller's uid (``SO_PEERCRED``). No TCP port. Its thread is a daemon thread whose loop is guarded: an
+  unexpected error is logged and the server goes on. ``close()`` stops it within half a second and removes
+  the socket (only if it is still its own).
+- It drives the daemon only through :class:`~vcamd.service.control.Control`.
+- The protocol is one JSON line each way per connection. Requests: ``{"cmd": "status"}``, ``{"cmd":
+  "next"}``, ``{"cmd": "pause"}``, ``{"cmd": "resume"}``, ``{"cmd": "get", "keys": ["effect.name"]}``.
+  Replies: ``{"ok": true, "line": STATUS_LINE, "status": {...}, "config": PATH}`` (``"values"`` too for
+  ``get``), or ``{"ok": false, "error": ONE_LINE}``.
+- :func:`request` is the client: it returns the reply, raises :class:`NotRunning` (one line) when no daemon
+  listens, and :class:`~vcamd.errors.VcamdError` with the daemon's one line when it refuses.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import socketserver
+import struct
+import sys
+import threading
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from vcamd import config
+from vcamd.errors import VcamdError
+from vcamd.service import control as ctl
+from vcamd.service.control import Control
+from vcamd.service.instance import lock_path
+
+log = logging.getLogger(__name__)
+
+SOCKET_NAME = "control.sock"
+MAX_REQUEST = 64 * 1024
+CLIENT_TIMEOUT = 5.0
+POLL = 0.2  # how often the server looks for close()
+
+
+class NotRunning(VcamdError):
+    """No daemon answers on the socket."""
+
+
+def socket_path() -> Path:
+    """Where the running daemon listens: ``$XDG_RUNTIME_DIR/vcamd/control.sock`` (else the state dir)."""
+    return lock_path().with_name(SOCKET_NAME)
+
+
+def supported() -> bool:
+    """Unix sockets exist here (not on Windows' Python)."""
+    return hasattr(socket, "AF_UNIX")
+
+
+def _peer_uid(conn: socket.socket) -> int | None:
+    """The connecting process's uid (Linux), or None where the OS does not tell."""
+    if not sys.platform.startswith("linux"):
+        return None
+    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    return int(struct.unpack("3i", creds)[1])
+
+
+def answer(control: Control, request: dict[str, Any]) -> dict[str, Any]:
+    """The reply to one request (see the module's promises); a VcamdError becomes ``{"ok": false, ...}``."""
+    cmd = request.get("cmd")
+    try:
+        reply: dict[str, Any] = {}
+        if cmd == "next":
+            ctl.next_background(control)
+        elif cmd in ("pause", "resume"):
+            control.apply({"daemon.privacy": cmd == "pause"})
+        elif cmd == "get":
+            keys = request.get("keys") or []
+            try:
+                reply["values"] = {k: config.get(control.settings(), str(k)) for k in keys}
+            except AttributeError:
+                raise VcamdError(f"unknown setting among {', '.join(map(str, keys))}") from None
+        elif cmd != "status":
+            raise VcamdError(f"unknown command {cmd!r}; this daemon knows status, next, pause, resume, get")
+        status = control.status()
+        reply.update(ok=True, line=status.line(), status=asdict(status),
+                     config=str(control.settings_path().absolute()))
+        return reply
+    except VcamdError as e:
+        return {"ok": False, "error": str(e)}
+
+
+class _Handler(socketserver.StreamRequestHandler):
+    timeout = CLIENT_TIMEOUT  # a client that connects and says nothing does not hold a thread for long
+
+    def handle(self) -> None:
+        server: _Server = self.server  # type: ignore[assignment]
+        uid = _peer_uid(self.connection)
+        if uid is not None and uid != os.getuid():
+            log.warning("control socket: refused a connection from uid %d", uid)
+            return
+        try:
+            line = self.rfile.readline(MAX_REQUEST)
+            request = json.loads(line)
+            if not isinstance(request, dict):
+                raise ValueError("not an object")
+        except (ValueError, UnicodeDecodeError) as e:
+            reply = {"ok": False, "error": f"bad request ({e}); send one JSON object on one line"}
+        else:
+            reply = answer(server.control, request)
+        self.wfile.write(json.dumps(reply).encode("utf-8") + b"\n")
+
+
+class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, path: Path, control: Control) -> None:
+        self.control = control
+        self.inode = 0
+        super().__init__(str(path), _Handler)
+
+    def server_bind(self) -> None:
+        """Bind under a temporary name, make it 0600, then move it into place (replacing a stale one)."""
+        final = Path(str(self.server_address))
+        tmp = final.with_name(f".{final.name}.{os.getpid()}")
+        tmp.unlink(missing_ok=True)
+        self.socket.bind(str(tmp))
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, final)
+        self.inode = final.stat().st_ino
+        self.server_address = str(final)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.exception("control socket: a request failed (the server goes on)")
+
+
+class ControlServer:
+    """The daemon's end of the command socket (see the module's promises)."""
+
+    def __init__(self, control: Control, path: Path | None = None) -> None:
+        self.path = path or socket_path()
+        self._control = control
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._closing = threading.Event()
+
+    def start(self) -> None:
+        """Listen; raises VcamdError (one line) if the socket cannot be made."""
+        if not supported():
+            raise VcamdError("no command socket on this system (no unix sockets): use the tray")
+        try:
+            self._server = _Server(self.path, self._control)
+        except OSError as e:
+            raise VcamdError(f"cannot listen on {self.path} ({e.strerror or e}); vcamd next/pause/status "
+                             "will not reach this daemon") from None
+        self._thread = threading.Thread(target=self._serve, name="vcamd-control", daemon=True)
+        self._thread.start()
+        log.debug("control socket: %s", self.path)
+
+    def _serve(self) -> None:
+        assert self._server is not None
+        while not self._closing.is_set():
+            try:
+                self._server.serve_forever(poll_interval=POLL)
+            except Exception:
+                log.exception("control socket: the server loop failed; going on")
+                self._closing.wait(1.0)
+
+    def close(self) -> None:
+        """Stop listening and remove the socket (if it is still the one this server made)."""
+        self._closing.set()
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+        server.server_close()
+        try:
+            if self.path.stat().st_ino == server.inode:
+                self.path.unlink()
+        except OSError:
+            pass
+
+    def __enter__(self) -> ControlServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def request(
+    cmd: str, path: Path | None = None, timeout: float = CLIENT_TIMEOUT, **args: Any
+) -> dict[str, Any]:
+    """Send one request to the running daemon and return its reply (see the module's promises)."""
+    p = path or socket_path()
+    if not supported():
+        raise VcamdError("vcamd next/pause/resume/status need unix sockets, which this system lacks; "
+                         "use the tray")
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(timeout)
+            s.connect(str(p))
+            s.sendall(json.dumps({"cmd": cmd, **args}).encode("utf-8") + b"\n")
+            with s.makefile("rb") as f:
+                line = f.readline(MAX_REQUEST)
+    except (FileNotFoundError, ConnectionRefusedError):
+        raise NotRunning("vcamd is not running (start it with: vcamd run)") from None
+    except OSError as e:  # a timeout, or a socket we may not use
+        raise VcamdError(f"the running vcamd did not answer on {p} ({e}); vcamd doctor checks it") from None
+    try:
+        reply = json.loads(line)
+    except ValueError:
+        raise VcamdError(f"the running vcamd gave no answer on {p}; restart it") from None
+    if not reply.get("ok"):
+        raise VcamdError(str(reply.get("error") or "the running vcamd refused the request"))
+    return dict(reply)
