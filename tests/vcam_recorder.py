@@ -7,7 +7,8 @@ that opens the file plays an app reading the camera.
 
 In a subprocess (``python -m vcamd run``), put a ``sitecustomize.py`` that calls ``register()`` on
 PYTHONPATH (see :func:`sitecustomize_dir`) and set ``VCAMD_RECORDER_DIR``: every frame sent then updates
-``status.json`` there (frames sent, their shape, whether the camera was closed).
+``status.json`` there (frames sent, their shape, whether the camera was closed), and ``last.npy`` holds the
+last frame sent (every 4th pixel each way; rewritten at most every 0.1 s).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ NAME = "recording"
 DIR_ENV = "VCAMD_RECORDER_DIR"
 BGR = encode_fourcc(pyvirtualcam.PixelFormat.BGR.value)
 KEEP = 90  # frames kept in memory
+LAST_EVERY = 0.1  # seconds between two writes of last.npy
 
 
 class RecordingBackend:
@@ -48,6 +50,7 @@ class RecordingBackend:
         self.closed = False
         self._lock = threading.Lock()
         self._dir = os.environ.get(DIR_ENV)
+        self._last_saved = 0.0
         RecordingBackend.instances.append(self)
         self._write_status()
 
@@ -58,6 +61,11 @@ class RecordingBackend:
             self.times.append(time.monotonic())
             self.count += 1
         self._write_status()
+        if self._dir and time.monotonic() - self._last_saved >= LAST_EVERY:
+            self._last_saved = time.monotonic()
+            tmp = Path(self._dir) / f".last.{os.getpid()}.npy"
+            np.save(tmp, np.ascontiguousarray(self.frames[-1][::4, ::4]))
+            os.replace(tmp, Path(self._dir) / "last.npy")
 
     def close(self) -> None:
         self.closed = True

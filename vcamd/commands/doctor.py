@@ -3,7 +3,9 @@
 Promises (the report on stdout is the product):
 - ``devices`` lists the cameras and the virtual cameras, marking the ones the settings use.
 - ``doctor`` checks the settings file, the webcam, the v4l2loopback module, a device with the label
-  ``output.name``, its exclusive_caps, access to it (video group), the model, and whether a daemon runs; it
+  ``output.name``, its exclusive_caps, access to it (video group), the model, the desktop's tray host
+  (Linux: a StatusNotifierWatcher or an XEmbed tray; none fails while ``tray.enabled``), and whether a daemon
+  runs; it
   prints ``ok`` or ``FAIL`` per check, an exact fix under each failure, then the versions. Exit status 1 if
   anything failed, else 0.
 """
@@ -129,6 +131,23 @@ def _model(cfg: config.Config) -> Check:
     return Check(True, f"model {cfg.segmentation.model}: {path}")
 
 
+def _tray_host(cfg: config.Config) -> Check:
+    """Linux: which tray the desktop can show (the same choice as the tray's), or the fix where none."""
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return Check(None, "tray: no graphical session here (DISPLAY is not set); run doctor in your desktop")
+    from vcamd.desktop import tray
+
+    try:
+        chosen = tray.choose_backend()
+    except tray.TrayUnavailable as e:
+        what, _, fix = str(e).partition("; ")
+        return Check(False if cfg.tray.enabled else None, what, f"{fix} (or set tray.enabled = false)")
+    if chosen is None:
+        return Check(False, "tray: PyGObject is missing",
+                     "pip install 'vcamd[tray]' (needs libgirepository1.0-dev libcairo2-dev)")
+    return Check(True, f"tray: pystray's {chosen[0]} backend ({chosen[1]})")
+
+
 def _daemon() -> Check:
     lock = instance.InstanceLock()
     try:
@@ -163,6 +182,8 @@ def main(args: argparse.Namespace) -> int:
         else:
             checks.append(_virtual_camera(cfg))
         checks.append(_model(cfg))
+        if sys.platform.startswith("linux"):
+            checks.append(_tray_host(cfg))
     checks += [_daemon(), _versions()]
     sys.stdout.write("".join(c.text() for c in checks))
     return 1 if any(c.ok is False for c in checks) else 0

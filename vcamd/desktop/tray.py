@@ -75,6 +75,9 @@ class NoTrayHost(TrayUnavailable):
 
 def sni_watcher() -> bool | None:
     """Whether a StatusNotifierWatcher owns its name on the session bus (None: no PyGObject or no bus)."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if not os.environ.get("DBUS_SESSION_BUS_ADDRESS") and not (runtime and os.path.exists(f"{runtime}/bus")):
+        return None  # asking GLib now would start a bus of its own (dbus-launch)
     try:
         from gi.repository import Gio, GLib
     except ImportError:
