@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("pairs", nargs="+", metavar="KEY VALUE", help="e.g. effect.name desaturate")
     st.set_defaults(handler=_lazy(ctl, "set_main"))
     eff = sub.add_parser("effect", parents=[common], help="switch effect (blur, image, desaturate, ...)")
-    eff.add_argument("name", choices=EFFECTS)
+    eff.add_argument("name", help=", ".join(EFFECTS))  # checked as the file is: one line if bad
     eff.set_defaults(handler=_lazy(ctl, "effect_main"))
     for name, text in (("next", "the next background picture"), ("pause", "camera paused (privacy on)"),
                        ("resume", "camera back on (privacy off)")):

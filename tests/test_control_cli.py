@@ -1,0 +1,164 @@
+"""Control without a tray: ``vcamd set / effect / next / pause / resume / status`` against a running daemon.
+
+The daemon is ``vcamd run --no-tray`` in a subprocess (the carphone clip as its webcam, the real
+pyvirtualcam.Camera into the recording backend); the commands are the real ``vcamd`` in subprocesses too,
+reaching it through the settings file (its live reload) and its unix socket.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from daemon_process import DaemonProcess, running_daemon, write_config
+from stream_helpers import wait_for
+
+from vcamd.commands.control import parse_value
+from vcamd.service import cards
+from vcamd.service.control_socket import socket_path
+
+RELOAD_DEADLINE = 1.0  # README: a running daemon applies an edit within a second
+
+
+def grey_share(frame: np.ndarray) -> float:
+    return float(((frame[..., 0] == frame[..., 1]) & (frame[..., 1] == frame[..., 2])).mean())
+
+
+def colour_share(frame: np.ndarray, bgr: tuple[int, int, int]) -> float:
+    return float((np.abs(frame.astype(int) - np.array(bgr)).sum(axis=2) < 12).mean())
+
+
+def seconds_until(d: DaemonProcess, test: Callable[[np.ndarray], bool], since: float, timeout: float = 5.0) -> float:
+    """Seconds from ``since`` (a time.time()) until the frames sent pass ``test``."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        frame = d.last_frame()
+        if frame is not None and test(frame):
+            return time.time() - since
+        time.sleep(0.02)
+    raise AssertionError("the frames never changed")
+
+
+def lines_except(text: str, changed: set[str]) -> list[str]:
+    """The file's lines but those that set one of the ``changed`` keys (``name = ...``)."""
+    return [ln for ln in text.splitlines(keepends=True) if ln.split("=")[0].strip() not in changed]
+
+
+def test_values_are_read_as_toml_else_as_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert parse_value("effect.blur_strength", "60") == 60
+    assert parse_value("effect.mirror", "true") is True
+    assert parse_value("effect.interval", "2.5") == 2.5
+    assert parse_value("effect.name", "desaturate") == "desaturate"
+    assert parse_value("effect.name", '"blur"') == "blur"
+    assert parse_value("effect.color", "#ff0000") == "#ff0000"  # a TOML comment, so: text
+    assert parse_value("camera.device", "0") == "0"  # a text setting keeps the text as typed
+    home = os.environ["HOME"]
+    assert parse_value("effect.background", "~/b.jpg") == f"{home}/b.jpg"
+    assert parse_value("effect.backgrounds_dir", "pics") == str(tmp_path / "pics")  # stored absolute
+    assert parse_value("camera.device", "call.mp4") == "call.mp4"  # no such file here: a name
+    (tmp_path / "call.mp4").touch()
+    assert parse_value("camera.device", "call.mp4") == str(tmp_path / "call.mp4")
+
+
+def test_commands_drive_the_running_daemon(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    with running_daemon(tmp_path, config) as d:
+        sock = socket_path()
+        assert stat.S_IMODE(sock.stat().st_mode) == 0o600 and stat.S_ISSOCK(sock.stat().st_mode)
+
+        r = d.vcamd("status")
+        assert r.returncode == 0 and r.stdout.startswith("live · blur · "), r.stdout + r.stderr
+        frame = d.last_frame()
+        assert frame is not None and grey_share(frame) < 0.1  # blur keeps the colours
+
+        # vcamd effect: the file changes in one line only, and the daemon's frames follow within a second
+        before = config.read_text()
+        r = d.vcamd("effect", "desaturate", "--config", str(config))
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.strip() == f'effect.name = "desaturate" (saved in {config}; applied)'
+        took = seconds_until(d, lambda f: grey_share(f) > 0.3, config.stat().st_mtime)
+        after = config.read_text()
+        assert after.replace('name = "desaturate"  # what I like', 'name = "blur"  # what I like') == before
+        print(f"vcamd effect: desaturated frames {took:.2f} s after the file changed")
+        assert took < RELOAD_DEADLINE
+
+        # vcamd set: two keys at once; a text setting takes a colour as typed
+        before = config.read_text()
+        r = d.vcamd("set", "effect.name", "color", "effect.color", "#ff0000", "--config", str(config))
+        assert r.returncode == 0, r.stderr
+        took = seconds_until(d, lambda f: colour_share(f, (0, 0, 255)) > 0.3, config.stat().st_mtime)
+        assert took < RELOAD_DEADLINE
+        after = config.read_text()
+        assert lines_except(after, {"name", "color"}) == lines_except(before, {"name", "color"})
+        assert 'name = "color"  # what I like\n' in after and 'color = "#ff0000"\n' in after
+
+        # vcamd pause / resume: the privacy card, then the camera again; status says so
+        r = d.vcamd("pause")
+        assert r.returncode == 0 and r.stdout.startswith("privacy · color"), r.stdout + r.stderr
+        seconds_until(d, lambda f: colour_share(f, cards.BACKGROUND) > 0.5, time.time())
+        assert d.vcamd("status").stdout.startswith("privacy")
+        assert "privacy = true" in config.read_text()
+        r = d.vcamd("resume")
+        assert r.returncode == 0 and r.stdout.startswith("live · color"), r.stdout + r.stderr
+        seconds_until(d, lambda f: colour_share(f, (0, 0, 255)) > 0.3, time.time())
+
+        # vcamd next: the backgrounds folder's pictures in turn, as the tray's Next
+        r = d.vcamd("next")
+        assert r.returncode == 0 and r.stdout.startswith("live · image"), r.stdout + r.stderr
+        assert 'background = "' in config.read_text() and "a-office.jpg" in config.read_text()
+        seconds_until(d, lambda f: colour_share(f, (0, 0, 255)) < 0.05, time.time())
+        wait_for(lambda: d.last_frame() is not None, what="a frame")
+        first = d.last_frame()
+        assert first is not None
+        d.vcamd("next")
+        assert "b-doctor.jpg" in config.read_text()
+        seconds_until(d, lambda f: float(np.abs(f.astype(int) - first.astype(int)).mean()) > 20, time.time())
+
+        # bad key, bad value: one line, exit 2, the file untouched (byte for byte)
+        before = config.read_bytes()
+        for args in (("set", "effect.nme", "blur"), ("set", "effect.blur_strength", "500"),
+                     ("set", "effect.background", "~/gone.jpg"), ("effect", "plaid"), ("set", "effect.name")):
+            r = d.vcamd(*args, "--config", str(config))
+            assert r.returncode == 2, (args, r.stdout, r.stderr)
+            assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr, r.stderr
+            assert config.read_bytes() == before
+        assert "unknown key effect.nme" in d.vcamd("set", "effect.nme", "blur", "--config", str(config)).stderr
+
+        # set against another file than the daemon's: saved there, and it says which file the daemon reads
+        other = tmp_path / "other.toml"
+        r = d.vcamd("set", "effect.mirror", "true", "--config", str(other))
+        assert r.returncode == 1 and f"the running vcamd reads {config}" in r.stdout
+        assert other.read_text() == "[effect]\nmirror = true\n"
+    assert not socket_path().exists()  # removed at exit
+
+
+def test_without_a_daemon(tmp_path: Path) -> None:
+    """set still edits the file and says vcamd is not running; next / pause / resume / status: exit 1."""
+    config = write_config(tmp_path)
+    env = dict(os.environ)
+
+    def vcamd(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "vcamd", *args], env=env, capture_output=True, text=True,
+                              timeout=60)
+
+    before = config.read_text()
+    r = vcamd("set", "effect.blur_strength", "90", "--config", str(config))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == (f"effect.blur_strength = 90 (saved in {config}); vcamd is not running: "
+                                "it applies this when it starts")
+    line = f'backgrounds_dir = "{tmp_path / "backgrounds"}"\n'
+    assert config.read_text() == before.replace(line, f"{line}blur_strength = 90\n")  # one line added
+    for cmd in ("next", "pause", "resume", "status"):
+        r = vcamd(cmd)
+        assert (r.returncode, r.stdout) == (1, ""), (cmd, r)
+        assert r.stderr == "vcamd is not running (start it with: vcamd run)\n"
+    socket_path().write_text("")  # a stale file where the socket was: still "not running"
+    assert vcamd("status").returncode == 1
