@@ -1,4 +1,4 @@
-"""``vcamd run`` in a subprocess, as a user starts it: a real clip as the webcam, the recording virtual camera.
+"""``vcamd run`` in a subprocess as a user starts it: a real clip as the webcam, the recording virtual camera.
 
 ``running_daemon(tmp_path, config_text, env=..., args=...)`` starts ``python -m vcamd run --config FILE``
 with :mod:`vcam_recorder` loaded through ``sitecustomize`` (``output.backend = "recording"``), waits for its
@@ -79,12 +79,14 @@ def write_config(tmp_path: Path, extra: str = "") -> Path:
 
     backgrounds = tmp_path / "backgrounds"
     backgrounds.mkdir(exist_ok=True)
-    for name, still in (("a-office", "maxine_input_003054.jpg"), ("b-doctor", "volcomix_doctor-5871743_640.jpg")):
+    stills = (("a-office", "maxine_input_003054.jpg"), ("b-doctor", "volcomix_doctor-5871743_640.jpg"))
+    for name, still in stills:
         (backgrounds / f"{name}.jpg").write_bytes((DATA / "stills" / still).read_bytes())
     device = tmp_path / "video10"
     device.touch()
     path = tmp_path / "vcamd.toml"
-    path.write_text(CONFIG.format(clip=CARPHONE, device=device, backgrounds=backgrounds) + textwrap.dedent(extra))
+    text = CONFIG.format(clip=CARPHONE, device=device, backgrounds=backgrounds)
+    path.write_text(text + textwrap.dedent(extra))
     return path
 
 

@@ -123,7 +123,7 @@ def x_session(host: str | None, size: str = "800x600x24") -> Iterator[Session]:
         wait_for(lambda: s.run("xdotool", "getdisplaygeometry", check=False).returncode == 0,
                  what="Xvfb to accept clients")
         if host == "xfce4-panel":
-            xml = Path(env["XDG_CONFIG_HOME"]) / "xfce4" / "xfconf" / "xfce-perchannel-xml" / "xfce4-panel.xml"
+            xml = Path(env["XDG_CONFIG_HOME"], "xfce4", "xfconf", "xfce-perchannel-xml", "xfce4-panel.xml")
             xml.parent.mkdir(parents=True, exist_ok=True)
             xml.write_text(XFCE_PANEL_XML)
             panel = _start(s, "xfce4-panel")

@@ -276,7 +276,7 @@ def apply_changes(cfg: Config, changes: dict[str, Any]) -> Config:
     for dotted, value in changes.items():
         section, _, key = dotted.partition(".")
         if section not in data or not key:
-            raise ConfigError(f"unknown setting '{dotted}'")
+            raise ConfigError(f"unknown setting '{dotted}'; settings are SECTION.KEY, {_known_keys(())}")
         data[section][key] = value
     return validate(data, "setting")
 
