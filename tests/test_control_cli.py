@@ -1,8 +1,9 @@
 """Control without a tray: ``vcamd set / effect / next / pause / resume / status`` against a running daemon.
 
 The daemon is ``vcamd run --no-tray`` in a subprocess (the carphone clip as its webcam, the real
-pyvirtualcam.Camera into the recording backend); the commands are the real ``vcamd`` in subprocesses too,
-reaching it through the settings file (its live reload) and its unix socket.
+pyvirtualcam.Camera into the recording backend); the commands are the real ``vcamd``, in a subprocess of
+their own for the first ones and through ``cli.main`` in this process for the rest (for speed), reaching the
+daemon through the settings file (its live reload) and its unix socket.
 """
 
 from __future__ import annotations
@@ -53,6 +54,14 @@ def lines_except(text: str, changed: set[str]) -> list[str]:
     return [ln for ln in text.splitlines(keepends=True) if ln.split("=")[0].strip() not in changed]
 
 
+def vcamd(capsys: pytest.CaptureFixture[str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``vcamd ARGS`` in this process (the same entry point as the command, without a new interpreter)."""
+    capsys.readouterr()
+    code = cli.main(list(args))
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(args, code, out, err)
+
+
 def test_values_are_read_as_toml_else_as_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     assert parse_value("effect.blur_strength", "60") == 60
@@ -89,12 +98,13 @@ def test_commands_drive_the_running_daemon(tmp_path: Path, capsys: pytest.Captur
         took = seconds_until(d, lambda f: grey_share(f) > 0.3, config.stat().st_mtime)
         after = config.read_text()
         assert after.replace('name = "desaturate"  # what I like', 'name = "blur"  # what I like') == before
-        print(f"vcamd effect: desaturated frames {took:.2f} s after the file changed")
+        with capsys.disabled():
+            print(f"\nvcamd effect: desaturated frames {took:.2f} s after the file changed")
         assert took < RELOAD_DEADLINE
 
         # vcamd set: two keys at once; a text setting takes a colour as typed
         before = config.read_text()
-        r = d.vcamd("set", "effect.name", "color", "effect.color", "#ff0000", "--config", str(config))
+        r = vcamd(capsys, "set", "effect.name", "color", "effect.color", "#ff0000", "--config", str(config))
         assert r.returncode == 0, r.stderr
         took = seconds_until(d, lambda f: colour_share(f, (0, 0, 255)) > 0.3, config.stat().st_mtime)
         assert took < RELOAD_DEADLINE
@@ -103,30 +113,29 @@ def test_commands_drive_the_running_daemon(tmp_path: Path, capsys: pytest.Captur
         assert 'name = "color"  # what I like\n' in after and 'color = "#ff0000"\n' in after
 
         # vcamd pause / resume: the privacy card, then the camera again; status says so
-        r = d.vcamd("pause")
+        r = vcamd(capsys, "pause")
         assert r.returncode == 0 and r.stdout.startswith("privacy · color"), r.stdout + r.stderr
         seconds_until(d, lambda f: colour_share(f, cards.BACKGROUND) > 0.5, time.time())
-        assert d.vcamd("status").stdout.startswith("privacy")
+        assert vcamd(capsys, "status").stdout.startswith("privacy")
         assert "privacy = true" in config.read_text()
-        r = d.vcamd("resume")
+        r = vcamd(capsys, "resume")
         assert r.returncode == 0 and r.stdout.startswith("live · color"), r.stdout + r.stderr
         seconds_until(d, lambda f: colour_share(f, (0, 0, 255)) > 0.3, time.time())
 
         # vcamd next: the backgrounds folder's pictures in turn, as the tray's Next
-        r = d.vcamd("next")
+        r = vcamd(capsys, "next")
         assert r.returncode == 0 and r.stdout.startswith("live · image"), r.stdout + r.stderr
         assert 'background = "' in config.read_text() and "a-office.jpg" in config.read_text()
         seconds_until(d, lambda f: colour_share(f, (0, 0, 255)) < 0.05, time.time())
         wait_for(lambda: d.last_frame() is not None, what="a frame")
         first = d.last_frame()
         assert first is not None
-        d.vcamd("next")
+        vcamd(capsys, "next")
         assert "b-doctor.jpg" in config.read_text()
         seconds_until(d, lambda f: float(np.abs(f.astype(int) - first.astype(int)).mean()) > 20, time.time())
 
-        # bad key, bad value: one line, exit 2, the file untouched (byte for byte); in this process, for speed
+        # bad key, bad value: one line, exit 2, the file untouched (byte for byte)
         before = config.read_bytes()
-        capsys.readouterr()
         bad = {("set", "effect.nme", "blur"): "unknown key effect.nme = 'blur' (a typo?); effect takes: name",
                ("set", "effect.blur_strength", "500"): "effect.blur_strength = 500 is invalid",
                ("set", "effect.background", "~/gone.jpg"): f"{os.environ['HOME']}/gone.jpg: no such file",
@@ -135,15 +144,15 @@ def test_commands_drive_the_running_daemon(tmp_path: Path, capsys: pytest.Captur
                ("effect", "plaid"): "effect.name = 'plaid' is invalid: Input should be 'blur'",
                ("set", "effect.name"): "vcamd set takes KEY VALUE pairs; 'effect.name' has no value"}
         for args, says in bad.items():
-            assert cli.main([*args, "--config", str(config)]) == 2, args
-            out, err = capsys.readouterr()
-            assert out == "" and len(err.splitlines()) == 1 and err.startswith("vcamd: error: "), err
-            assert says in err, err
+            r = vcamd(capsys, *args, "--config", str(config))
+            assert r.returncode == 2, args
+            assert r.stdout == "" and len(r.stderr.splitlines()) == 1, r.stderr
+            assert r.stderr.startswith("vcamd: error: ") and says in r.stderr, r.stderr
             assert config.read_bytes() == before
 
         # set against another file than the daemon's: saved there, and it says which file the daemon reads
         other = tmp_path / "other.toml"
-        r = d.vcamd("set", "effect.mirror", "true", "--config", str(other))
+        r = vcamd(capsys, "set", "effect.mirror", "true", "--config", str(other))
         assert r.returncode == 1 and f"the running vcamd reads {config}" in r.stdout
         assert other.read_text() == "[effect]\nmirror = true\n"
     assert not socket_path().exists()  # removed at exit
