@@ -459,3 +459,70 @@ def test_menu_click_changes_the_running_daemons_effect(desktop: Desktop, tmp_pat
         daemon.close()
     assert 'name = "desaturate"  # what I like' in path.read_text()
     assert recorder.closed
+
+
+# --- pystray's set-up thread: whatever fails there, run() returns ------------------------------------------
+
+
+class FailingStatus(FileControl):
+    """A Control whose status() starts failing (a daemon bug) once ``broken`` is set."""
+
+    broken = False
+
+    def status(self) -> Status:
+        if self.broken:
+            raise RuntimeError("status is broken")
+        return super().status()
+
+
+def run_with_watchdog(tray: Tray, seconds: float = 10.0) -> bool:
+    """Run ``tray`` on the main thread; True if it had to be ended from outside after ``seconds``."""
+    done = threading.Event()
+    hung: list[bool] = []
+
+    def watchdog() -> None:
+        if not done.wait(seconds):
+            hung.append(True)
+            tray.icon._stop()  # pystray's own loop quit, from any thread: so a broken guard fails, not hangs
+
+    threading.Thread(target=watchdog, daemon=True).start()
+    try:
+        tray.run()
+    finally:
+        done.set()
+    return bool(hung)
+
+
+def test_a_failing_refresh_is_logged_once_and_the_tray_goes_on(
+    desktop: Desktop, config_file: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr("vcamd.desktop.tray.REFRESH_SECONDS", 0.05)
+    control = FailingStatus(config_file)
+    tray = Tray(control)
+
+    def drive() -> None:
+        control.broken = True
+        time.sleep(0.6)  # a dozen refreshes fail
+        assert not tray.failed
+        control.broken = False
+
+    run_tray(tray, drive)
+    failures = [r for r in caplog.records if "status refresh failed" in r.getMessage()]
+    assert len(failures) == 1 and not tray.failed
+
+
+def test_a_failing_setup_thread_ends_the_tray(
+    desktop: Desktop, config_file: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug in the set-up thread's own code (injected: its refresh step raises) ends the icon's loop, so
+    ``run()`` returns and ``vcamd run`` goes on without a tray, instead of blocking for ever."""
+    monkeypatch.setattr("vcamd.desktop.tray.REFRESH_SECONDS", 0.05)
+    tray = Tray(FileControl(config_file))
+
+    def broken_refresh() -> None:
+        raise RuntimeError("a bug in the refresh")
+
+    monkeypatch.setattr(tray, "_refresh", broken_refresh)
+    assert not run_with_watchdog(tray), "run() did not return after the set-up thread failed"
+    assert tray.failed
+    assert any("tray: the icon failed" in r.getMessage() and r.exc_info for r in caplog.records)
