@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # System packages the test suite needs: Xvfb, tray hosts (trayer: XEmbed; xfce4-panel: StatusNotifierItem,
-# with libayatana-appindicator for pystray's appindicator backend), xdotool to click the menu,
+# with xfwm4 and libayatana-appindicator for pystray's appindicator backend), xdotool to click the menu,
 # desktop-file-validate, a session D-Bus, GTK with fonts and icons, and the headers that PyGObject (the
 # tray extra, for pystray's gtk backend) builds against. Installs what is missing with apt-get when we are
 # root; otherwise says what is missing (the tests that need it skip). Then puts the tray extra into .venv.
@@ -21,6 +21,8 @@ want_cmd desktop-file-validate desktop-file-utils
 want_cmd dbus-run-session dbus
 want_cmd dbus-send dbus-bin
 want_cmd xfce4-panel xfce4-panel
+want_cmd xfwm4 xfwm4
+want_cmd xprop x11-utils
 want_cmd gcc gcc
 want_cmd pkg-config pkg-config
 for pkg in gir1.2-gtk-3.0 gir1.2-ayatanaappindicator3-0.1 libgirepository1.0-dev libcairo2-dev python3-dev fonts-dejavu-core adwaita-icon-theme; do

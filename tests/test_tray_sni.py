@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from daemon_process import running_daemon, write_config
 from stream_helpers import wait_for
-from xsession import WATCHER, Session, changed_pixels, pixels_like, x_session
+from xsession import WATCHER, Session, changed_pixels, pixels_like, start_host, x_session
 
 from vcamd.desktop import icons
 from vcamd.service.control import State
@@ -217,7 +217,8 @@ def test_appindicator_icon_in_xfce_panel_drives_the_daemon(tmp_path: Path, artif
 
 def test_no_tray_host_runs_without_a_tray_and_says_how(tmp_path: Path) -> None:
     """No watcher on the bus and no XEmbed tray (plain GNOME, a bare compositor): the daemon runs, frames
-    flow, and one log line names the fix and the commands; vcamd doctor reports it."""
+    flow, and one log line names the fix and the commands; vcamd doctor reports it. A panel that comes up
+    later (login) still gets the icon."""
     config = write_config(tmp_path)
     with x_session(None) as session, running_daemon(tmp_path, config, env=session.env, args=()) as d:
         sent = d.count()
@@ -232,3 +233,9 @@ def test_no_tray_host_runs_without_a_tray_and_says_how(tmp_path: Path) -> None:
         doctor = d.vcamd("doctor", "--config", str(config)).stdout
         assert "FAIL  no tray: this desktop shows no tray icons" in doctor, doctor
         assert "fix: on GNOME install and enable the AppIndicator extension" in doctor, doctor
+
+        start_host(session, "xfce4-panel")
+        wait_for(lambda: "a tray host has come up" in d.log(), what="the tray, once a host is there")
+        live = icons.COLORS[State.LIVE]
+        wait_for(lambda: pixels_like(session.screenshot(), live, PANEL) > 100, what="the icon in the panel")
+        assert len([line for line in d.log().splitlines() if "no tray" in line]) == 1  # said once

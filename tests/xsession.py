@@ -1,9 +1,10 @@
 """A private X desktop for tray tests: Xvfb (-displayfd), its own session D-Bus, and a real tray host.
 
-``x_session(host)`` starts them (``host``: ``"xfce4-panel"``, a StatusNotifierItem host that is an XEmbed tray
-too; ``"trayer"``, XEmbed only; ``None``, no tray at all), yields a :class:`Session` whose ``env`` runs
-programs on that desktop, and ends every process it started, by pid. The caller's HOME / XDG dirs (private:
-conftest sets them) hold the panel's settings, so nothing of the real user's is read.
+``x_session(host)`` starts them (``host``: ``"xfce4-panel"`` with xfwm4, a StatusNotifierItem host that is
+an XEmbed tray too; ``"trayer"``, XEmbed only; ``None``, no tray and no window manager), yields a
+:class:`Session` whose ``env`` runs programs on that desktop, and ends every process it started, by pid. The
+caller's HOME / XDG dirs (private: conftest sets them) hold the panel's settings, so nothing of the real
+user's is read.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +60,10 @@ class Session:
     env: dict[str, str]
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
+    def log(self, program: str) -> Path:
+        """Where the output of ``program`` started by :func:`start_host` goes."""
+        return Path(self.env["XDG_RUNTIME_DIR"]) / f"{program}.log"
+
     def run(self, *cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run(cmd, env=self.env, check=check, capture_output=True, text=True, timeout=20)
 
@@ -90,15 +95,47 @@ def changed_pixels(a: Image.Image, b: Image.Image) -> int:
 
 
 def _start(s: Session, *cmd: str) -> subprocess.Popen[bytes]:
-    p = subprocess.Popen(cmd, env=s.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with s.log(cmd[0]).open("w") as log:
+        p = subprocess.Popen(cmd, env=s.env, stdout=log, stderr=subprocess.STDOUT)
     s.procs.append(p)
     return p
+
+
+def _start_until(s: Session, ready: Callable[[], bool], *cmd: str) -> None:
+    """Start ``cmd`` and wait until ``ready()``; again (up to 3 times) if it exits first: now and then a
+    program gives up on a display that has only just come up ("cannot open display")."""
+    for _ in range(3):
+        p = _start(s, *cmd)
+        wait_for(lambda p=p: p.poll() is not None or ready(), what=cmd[0])
+        if p.poll() is None:
+            return
+    raise AssertionError(f"{cmd[0]} did not start: {s.log(cmd[0]).read_text()}")
+
+
+def start_host(s: Session, host: str) -> None:
+    """Start the tray host ``host`` on ``s`` (ended with the session) and wait until it hosts."""
+    if host == "xfce4-panel":
+        # XFCE's window manager first: without one the panel waits 5 s for it
+        _start_until(s, lambda: "window id" in s.run("xprop", "-root", "_NET_SUPPORTING_WM_CHECK",
+                                                     check=False).stdout,
+                     "xfwm4", "--compositor=off", "--sm-client-disable")
+        xml = Path(s.env["XDG_CONFIG_HOME"], "xfce4", "xfconf", "xfce-perchannel-xml", "xfce4-panel.xml")
+        xml.parent.mkdir(parents=True, exist_ok=True)
+        xml.write_text(XFCE_PANEL_XML)
+        _start_until(s, lambda: s.has_name(WATCHER), "xfce4-panel")
+    elif host == "trayer":
+        _start_until(s, lambda: s.run("xdotool", "search", "--name", "^panel$", check=False).returncode == 0,
+                     "trayer", "--edge", "top", "--align", "right", "--widthtype", "request",
+                     "--height", "32", "--SetDockType", "true")
+    else:
+        raise ValueError(host)
 
 
 @contextmanager
 def x_session(host: str | None, size: str = "800x600x24") -> Iterator[Session]:
     """Xvfb + a session bus + ``host`` (see the module's doc); every process ended by pid afterwards."""
-    needed = ["Xvfb", "dbus-daemon", "dbus-send", "xdotool", *([host] if host else [])]
+    needed = ["Xvfb", "dbus-daemon", "dbus-send", "xdotool", "xprop", *([host] if host else []),
+              *(["xfwm4"] if host == "xfce4-panel" else [])]
     missing = [c for c in needed if not shutil.which(c)]
     if "Xvfb" in missing:
         pytest.skip("Xvfb is missing (Debian: xvfb; scripts/install-test-deps.sh installs it)")
@@ -122,21 +159,8 @@ def x_session(host: str | None, size: str = "800x600x24") -> Iterator[Session]:
         s = Session(display, address, env, procs)
         wait_for(lambda: s.run("xdotool", "getdisplaygeometry", check=False).returncode == 0,
                  what="Xvfb to accept clients")
-        if host == "xfce4-panel":
-            xml = Path(env["XDG_CONFIG_HOME"], "xfce4", "xfconf", "xfce-perchannel-xml", "xfce4-panel.xml")
-            xml.parent.mkdir(parents=True, exist_ok=True)
-            xml.write_text(XFCE_PANEL_XML)
-            panel = _start(s, "xfce4-panel")
-            wait_for(lambda: panel.poll() is not None or s.has_name(WATCHER),
-                     what="xfce4-panel's StatusNotifierWatcher")
-            assert panel.poll() is None, "xfce4-panel did not start"
-        elif host == "trayer":
-            trayer = _start(s, "trayer", "--edge", "top", "--align", "right", "--widthtype", "request",
-                            "--height", "32", "--SetDockType", "true")
-            wait_for(lambda: trayer.poll() is not None
-                     or s.run("xdotool", "search", "--name", "^panel$", check=False).returncode == 0,
-                     what="trayer")
-            assert trayer.poll() is None, "trayer did not start"
+        if host:
+            start_host(s, host)
         yield s
     finally:
         for p in reversed(procs):

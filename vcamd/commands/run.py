@@ -3,7 +3,9 @@
 Promises: one daemon per user; SIGINT/SIGTERM -> threads joined, camera and virtual camera released, exit 0
 within 2 s (a second signal exits at once); the tray runs on the main thread when enabled and able, and is
 wired to the daemon here, so the daemon knows nothing of it; a tray that fails is logged and the daemon goes
-on without it. The command socket (``vcamd next`` / ``pause`` / ``resume`` / ``status``) is wired here too.
+on without it. With no tray host at start (the hint is logged once), a host that comes up within a minute
+(a panel starting at login after vcamd) still gets the icon. The command socket (``vcamd next`` /
+``pause`` / ``resume`` / ``status``) is wired here too.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -25,6 +28,9 @@ from vcamd.service.daemon import Daemon
 from vcamd.service.instance import InstanceLock
 
 log = logging.getLogger(__name__)
+
+TRAY_WAIT = 60.0  # seconds after the start in which a tray host that comes up later still gets the icon
+TRAY_LOOK = 2.0  # seconds between two looks for it
 
 
 @contextmanager
@@ -72,18 +78,39 @@ def stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
         wsock.close()
 
 
-def _tray(daemon: Daemon) -> Any:
-    """The tray for ``daemon``, or None (logged) where none can be shown."""
+def _tray(daemon: Daemon, quiet: bool = False) -> tuple[Any, bool]:
+    """The tray for ``daemon`` or None (logged, unless ``quiet``), and whether a later look may find a host.
+
+    A desktop's tray host may start after vcamd (both started at login), so "no tray host" is worth
+    another look; other reasons (no display, no PyGObject) are not.
+    """
     try:
-        from vcamd.desktop.tray import Tray
+        from vcamd.desktop.tray import NoTrayHost, Tray
     except ImportError as e:
         log.warning("no tray (%s); running without one", e)
-        return None
+        return None, False
     try:
-        return Tray(daemon)
+        return Tray(daemon), False
+    except NoTrayHost as e:
+        if not quiet:
+            log.warning("%s; running without a tray", e)
+        return None, True
     except VcamdError as e:
         log.warning("%s; running without a tray", e)
-        return None
+        return None, False
+
+
+def _wait_for_tray(daemon: Daemon) -> Any:
+    """Look for a tray host every TRAY_LOOK seconds during the first TRAY_WAIT; the tray, or None."""
+    deadline = time.monotonic() + TRAY_WAIT
+    while time.monotonic() < deadline and not daemon.wait(TRAY_LOOK):
+        tray, again = _tray(daemon, quiet=True)
+        if tray is not None:
+            log.info("a tray host has come up: showing the tray icon")
+            return tray
+        if not again:
+            break
+    return None
 
 
 def _run_tray(tray: Any, daemon: Daemon) -> None:
@@ -128,9 +155,11 @@ def main(args: argparse.Namespace) -> int:
         server = _command_socket(daemon)
         try:
             with stop_on_signals(daemon.stop):
-                tray = None
+                tray, again = None, False
                 if daemon.settings().tray.enabled and not getattr(args, "no_tray", False):
-                    tray = _tray(daemon)
+                    tray, again = _tray(daemon)
+                if tray is None and again:
+                    tray = _wait_for_tray(daemon)
                 if tray is not None:
                     daemon.on_stop(tray.stop)
                     _run_tray(tray, daemon)
