@@ -23,6 +23,7 @@ from typing import Any
 
 from vcamd import config
 from vcamd.errors import VcamdError
+from vcamd.service import control_socket
 from vcamd.service.control_socket import ControlServer
 from vcamd.service.daemon import Daemon
 from vcamd.service.instance import InstanceLock
@@ -128,6 +129,8 @@ def _run_tray(tray: Any, daemon: Daemon) -> None:
 
 def _command_socket(daemon: Daemon) -> ControlServer | None:
     """The running daemon's command socket, or None (logged) where it cannot listen."""
+    if not control_socket.supported():  # Windows: the tray is the way
+        return None
     server = ControlServer(daemon)
     try:
         server.start()
