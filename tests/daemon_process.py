@@ -47,7 +47,7 @@ pause_when_unused = false  # no app opens the stand-in device
 class DaemonProcess:
     proc: subprocess.Popen[str]
     config: Path
-    folder: Path  # the recorder's status.json and last.npy
+    folder: Path  # the recorder's status.json and last.npz
     log_path: Path
     env: dict[str, str]
 
@@ -60,12 +60,18 @@ class DaemonProcess:
         except (OSError, ValueError, KeyError):
             return 0
 
+    def last_sent(self) -> tuple[np.ndarray, float] | None:
+        """The last frame sent (every 4th pixel each way) and when (time.time()), or None before the first."""
+        try:
+            with np.load(self.folder / "last.npz") as f:
+                return f["frame"], float(f["t"])
+        except (OSError, ValueError, EOFError, KeyError):
+            return None
+
     def last_frame(self) -> np.ndarray | None:
         """The last frame sent (every 4th pixel each way), or None before the first."""
-        try:
-            return np.load(self.folder / "last.npy")
-        except (OSError, ValueError, EOFError):
-            return None
+        sent = self.last_sent()
+        return sent[0] if sent else None
 
     def vcamd(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run ``vcamd ARGS`` as the same user in the same session."""

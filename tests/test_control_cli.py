@@ -8,6 +8,7 @@ daemon through the settings file (its live reload) and its unix socket.
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 import subprocess
@@ -39,12 +40,12 @@ def colour_share(frame: np.ndarray, bgr: tuple[int, int, int]) -> float:
 
 def seconds_until(d: DaemonProcess, test: Callable[[np.ndarray], bool], since: float,
                   timeout: float = 5.0) -> float:
-    """Seconds from ``since`` (a time.time()) until the frames sent pass ``test``."""
+    """Seconds from ``since`` (a time.time()) until a frame sent passed ``test`` (when it was sent)."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        frame = d.last_frame()
-        if frame is not None and test(frame):
-            return time.time() - since
+        sent = d.last_sent()
+        if sent is not None and test(sent[0]):
+            return sent[1] - since
         time.sleep(0.02)
     raise AssertionError("the frames never changed")
 
@@ -55,9 +56,18 @@ def lines_except(text: str, changed: set[str]) -> list[str]:
 
 
 def vcamd(capsys: pytest.CaptureFixture[str], *args: str) -> subprocess.CompletedProcess[str]:
-    """``vcamd ARGS`` in this process (the same entry point as the command, without a new interpreter)."""
+    """``vcamd ARGS`` in this process (the same entry point as the command, without a new interpreter).
+
+    cli.main sets up logging on this test's stderr; the root logger's handlers are put back afterwards, so
+    later tests do not log into a closed stream.
+    """
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
     capsys.readouterr()
-    code = cli.main(list(args))
+    try:
+        code = cli.main(list(args))
+    finally:
+        root.handlers[:], root.level = handlers, level
     out, err = capsys.readouterr()
     return subprocess.CompletedProcess(args, code, out, err)
 

@@ -7,8 +7,9 @@ that opens the file plays an app reading the camera.
 
 In a subprocess (``python -m vcamd run``), put a ``sitecustomize.py`` that calls ``register()`` on
 PYTHONPATH (see :func:`sitecustomize_dir`) and set ``VCAMD_RECORDER_DIR``: every frame sent then updates
-``status.json`` there (frames sent, their shape, whether the camera was closed), and ``last.npy`` holds the
-last frame sent (every 4th pixel each way; rewritten at most every 0.1 s).
+``status.json`` there (frames sent, their shape, whether the camera was closed), and ``last.npz`` holds the
+last frame sent (``frame``: every 4th pixel each way) and when it was sent (``t``: time.time()), rewritten
+at most every 0.05 s.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ NAME = "recording"
 DIR_ENV = "VCAMD_RECORDER_DIR"
 BGR = encode_fourcc(pyvirtualcam.PixelFormat.BGR.value)
 KEEP = 90  # frames kept in memory
-LAST_EVERY = 0.1  # seconds between two writes of last.npy
+LAST_EVERY = 0.05  # seconds between two writes of last.npz
 
 
 class RecordingBackend:
@@ -63,9 +64,9 @@ class RecordingBackend:
         self._write_status()
         if self._dir and time.monotonic() - self._last_saved >= LAST_EVERY:
             self._last_saved = time.monotonic()
-            tmp = Path(self._dir) / f".last.{os.getpid()}.npy"
-            np.save(tmp, np.ascontiguousarray(self.frames[-1][::4, ::4]))
-            os.replace(tmp, Path(self._dir) / "last.npy")
+            tmp = Path(self._dir) / f".last.{os.getpid()}.npz"
+            np.savez(tmp, frame=self.frames[-1][::4, ::4], t=time.time())
+            os.replace(tmp, Path(self._dir) / "last.npz")
 
     def close(self) -> None:
         self.closed = True
