@@ -168,25 +168,20 @@ def test_commands_drive_the_running_daemon(tmp_path: Path, capsys: pytest.Captur
     assert not socket_path().exists()  # removed at exit
 
 
-def test_without_a_daemon(tmp_path: Path) -> None:
+def test_without_a_daemon(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """set still edits the file and says vcamd is not running; next / pause / resume / status: exit 1."""
     config = write_config(tmp_path)
-    env = dict(os.environ)
-
-    def vcamd(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "vcamd", *args], env=env, capture_output=True, text=True,
-                              timeout=60)
-
     before = config.read_text()
-    r = vcamd("set", "effect.blur_strength", "90", "--config", str(config))
+    r = subprocess.run([sys.executable, "-m", "vcamd", "set", "effect.blur_strength", "90", "--config",
+                        str(config)], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == (f"effect.blur_strength = 90 (saved in {config}); vcamd is not running: "
                                 "it applies this when it starts")
     line = f'backgrounds_dir = "{tmp_path / "backgrounds"}"\n'
     assert config.read_text() == before.replace(line, f"{line}blur_strength = 90\n")  # one line added
     for cmd in ("next", "pause", "resume", "status"):
-        r = vcamd(cmd)
+        r = vcamd(capsys, cmd)
         assert (r.returncode, r.stdout) == (1, ""), (cmd, r)
         assert r.stderr == "vcamd is not running (start it with: vcamd run)\n"
     socket_path().write_text("")  # a stale file where the socket was: still "not running"
-    assert vcamd("status").returncode == 1
+    assert vcamd(capsys, "status").returncode == 1
