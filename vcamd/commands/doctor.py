@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vcamd import __version__, config, outputs
+from vcamd.commands import setup
 from vcamd.engine import models
 from vcamd.errors import VcamdError
 from vcamd.outputs import v4l2loopback
@@ -160,6 +161,7 @@ def main(args: argparse.Namespace) -> int:
         checks.append(_webcam(cfg))
         if sys.platform.startswith("linux"):
             checks += _loopback(cfg)
+            checks.append(Check(*setup.doctor_check()))
         else:
             checks.append(_virtual_camera(cfg))
         checks.append(_model(cfg))

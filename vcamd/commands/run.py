@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from vcamd import config
+from vcamd.commands import setup
 from vcamd.errors import VcamdError
 from vcamd.service.daemon import Daemon
 from vcamd.service.instance import InstanceLock
@@ -97,6 +98,7 @@ def main(args: argparse.Namespace) -> int:
         if value
     }
     with InstanceLock():
+        setup.on_start()
         daemon = Daemon(path, overrides=overrides, log_stats=getattr(args, "stats", False))
         daemon.start()
         try:
