@@ -69,28 +69,28 @@ def _p(what: str, apt: str, dnf: str, pacman: str, zypper: str) -> Piece:
 
 #: What the tray and the PipeWire camera need at run time.
 PIECES = (
-    _p("Gtk 3 typelib (tray)", "gir1.2-gtk-3.0", "gtk3", "gtk3", "typelib-1_0-Gtk-3_0"),
-    _p("AyatanaAppIndicator3 typelib (tray)", "gir1.2-ayatanaappindicator3-0.1",
+    _p("Gtk 3 typelib for the tray", "gir1.2-gtk-3.0", "gtk3", "gtk3", "typelib-1_0-Gtk-3_0"),
+    _p("AyatanaAppIndicator3 typelib for the tray", "gir1.2-ayatanaappindicator3-0.1",
        "libayatana-appindicator-gtk3", "libayatana-appindicator", "typelib-1_0-AyatanaAppIndicator3-0_1"),
-    _p("Gst typelib (PipeWire camera)", "gir1.2-gstreamer-1.0", "gstreamer1", "gstreamer",
+    _p("Gst typelib for the PipeWire camera", "gir1.2-gstreamer-1.0", "gstreamer1", "gstreamer",
        "typelib-1_0-Gst-1_0"),
-    _p("GstApp and GstVideo typelibs (PipeWire camera)", "gir1.2-gst-plugins-base-1.0",
+    _p("GstApp and GstVideo typelibs for the PipeWire camera", "gir1.2-gst-plugins-base-1.0",
        "gstreamer1-plugins-base", "gst-plugins-base-libs", "typelib-1_0-GstApp-1_0 typelib-1_0-GstVideo-1_0"),
-    _p("GStreamer base plugins (PipeWire camera)", "gstreamer1.0-plugins-base", "gstreamer1-plugins-base",
+    _p("GStreamer base plugins for the PipeWire camera", "gstreamer1.0-plugins-base", "gstreamer1-plugins-base",
        "gst-plugins-base", "gstreamer-plugins-base"),
-    _p("GStreamer PipeWire plugin (PipeWire camera)", "gstreamer1.0-pipewire", "pipewire-gstreamer",
+    _p("GStreamer PipeWire plugin for the PipeWire camera", "gstreamer1.0-pipewire", "pipewire-gstreamer",
        "gst-plugin-pipewire", "gstreamer-plugin-pipewire"),
 )
 #: What pip needs to build PyGObject (and its pycairo), only while ``import gi`` fails.
 BUILD = (
-    _p("C compiler (PyGObject build)", "gcc", "gcc", "gcc", "gcc"),
-    _p("pkg-config (PyGObject build)", "pkg-config", "pkgconf-pkg-config", "pkgconf", "pkg-config"),
-    _p("GObject-introspection headers (PyGObject build)", "libgirepository1.0-dev",
+    _p("C compiler to build PyGObject", "gcc", "gcc", "gcc", "gcc"),
+    _p("pkg-config to build PyGObject", "pkg-config", "pkgconf-pkg-config", "pkgconf", "pkg-config"),
+    _p("GObject-introspection headers to build PyGObject", "libgirepository1.0-dev",
        "gobject-introspection-devel", "gobject-introspection", "gobject-introspection-devel"),
-    _p("cairo headers (PyGObject build)", "libcairo2-dev", "cairo-devel", "cairo", "cairo-devel"),
+    _p("cairo headers to build PyGObject", "libcairo2-dev", "cairo-devel", "cairo", "cairo-devel"),
 )
 #: Only when this interpreter has no Python.h (a distribution's Python without its -dev package).
-PYTHON_HEADERS = _p("Python headers (PyGObject build)", "python3-dev", "python3-devel", "python",
+PYTHON_HEADERS = _p("Python headers to build PyGObject", "python3-dev", "python3-devel", "python",
                     "python3-devel")
 
 #: Package manager -> (install command, distribution IDs it serves).
@@ -240,8 +240,12 @@ class Report:
             return f"tray and PipeWire camera: PyGObject and the system packages ({self.manager}) are there"
         parts = []
         if self.gi_error is not None:
-            parts.append(f"PyGObject in {sys.prefix} (tray, PipeWire camera)")
-        parts += [f"{' '.join(pkgs)} ({piece.what})" for piece, pkgs in self.missing]
+            parts.append(f"PyGObject in {sys.prefix} (Python bindings for the tray and the PipeWire camera)")
+        uses: dict[str, list[str]] = {}
+        for piece, pkgs in self.missing:
+            for pkg in pkgs:
+                uses.setdefault(pkg, []).append(piece.what)
+        parts += [f"{pkg} ({', '.join(whats)})" for pkg, whats in uses.items()]
         if self.unknown:
             pieces = [p.what for p in (*PIECES, *(BUILD if self.gi_error else ()))]
             parts.append(f"cannot tell which packages on {self.distro or 'this system'}; it needs: "
