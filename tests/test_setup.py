@@ -82,7 +82,8 @@ FAKES = {
     "rpm": """
         rc=0
         for p in "$@"; do case "$p" in -*) continue;; esac
-          if grep -qx "$p" "$DB"; then echo "$p-1.0-1.x86_64"; else echo "no package provides $p"; rc=$((rc+1)); fi
+          if grep -qx "$p" "$DB"; then echo "$p-1.0-1.x86_64"
+          else echo "no package provides $p"; rc=$((rc+1)); fi
         done; exit $rc""",
     # pacman -T NAME... (prints the unsatisfied ones), pacman -S --needed --noconfirm NAME...
     "pacman": """
@@ -149,7 +150,9 @@ def desktop_line(out: str) -> tuple[str, str]:
     return lines[i], fix.removeprefix("fix: ")
 
 
-def test_doctor_names_exactly_the_missing_packages(system: FakeSystem, capsys: pytest.CaptureFixture[str]) -> None:
+def test_doctor_names_exactly_the_missing_packages(
+    system: FakeSystem, capsys: pytest.CaptureFixture[str]
+) -> None:
     d = system.distro
     cli.main(["doctor"])
     line, fix = desktop_line(capsys.readouterr().out)
@@ -273,4 +276,5 @@ def test_unknown_distribution_says_what_it_needs(tmp_path: Path, monkeypatch: py
     release.write_text('ID=gentoo\n')
     monkeypatch.setattr(setup, "OS_RELEASE", (release,))
     ok, what, _ = setup.doctor_check()
-    assert ok is None and "cannot tell which packages on gentoo" in what and "GStreamer PipeWire plugin" in what
+    assert ok is None and "cannot tell which packages on gentoo" in what
+    assert "GStreamer PipeWire plugin" in what

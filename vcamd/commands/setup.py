@@ -76,8 +76,8 @@ PIECES = (
        "typelib-1_0-Gst-1_0"),
     _p("GstApp and GstVideo typelibs for the PipeWire camera", "gir1.2-gst-plugins-base-1.0",
        "gstreamer1-plugins-base", "gst-plugins-base-libs", "typelib-1_0-GstApp-1_0 typelib-1_0-GstVideo-1_0"),
-    _p("GStreamer base plugins for the PipeWire camera", "gstreamer1.0-plugins-base", "gstreamer1-plugins-base",
-       "gst-plugins-base", "gstreamer-plugins-base"),
+    _p("GStreamer base plugins for the PipeWire camera", "gstreamer1.0-plugins-base",
+       "gstreamer1-plugins-base", "gst-plugins-base", "gstreamer-plugins-base"),
     _p("GStreamer PipeWire plugin for the PipeWire camera", "gstreamer1.0-pipewire", "pipewire-gstreamer",
        "gst-plugin-pipewire", "gstreamer-plugin-pipewire"),
 )
