@@ -186,12 +186,14 @@ def in_venv() -> bool:
     return sys.prefix != sys.base_prefix
 
 
-def pip_command() -> list[str]:
-    """The command that puts PyGObject into this Python."""
+def pip_command(quiet: bool = False) -> list[str]:
+    """The command that puts PyGObject into this Python (``pipx inject`` for a pipx install, so that
+    ``pipx reinstall`` keeps it)."""
     req = pygobject_requirement()
-    if "/pipx/venvs/" in sys.prefix.replace(os.sep, "/"):
-        return ["pipx", "inject", Path(sys.prefix).name, req]
-    return [sys.executable, "-m", "pip", "install", *([] if in_venv() else ["--user"]), req]
+    if (Path(sys.prefix) / "pipx_metadata.json").exists() and shutil.which("pipx"):
+        return ["pipx", "inject", *(["--quiet"] if quiet else []), Path(sys.prefix).name, req]
+    return [sys.executable, "-m", "pip", "install", *(["--quiet"] if quiet else []),
+            *([] if in_venv() else ["--user"]), req]
 
 
 def _is_root() -> bool:
@@ -320,8 +322,7 @@ def ensure(assume_yes: bool = False) -> Report:
     if report.gi_error is not None and in_venv() and _build_ready(report):
         log.info("installing PyGObject into %s (built once against the system's GObject introspection)",
                  sys.prefix)
-        argv = [sys.executable, "-m", "pip", "install", "--quiet", pygobject_requirement()]
-        if subprocess.run(argv).returncode == 0:
+        if subprocess.run(pip_command(quiet=True)).returncode == 0:
             report = check()
     return report
 
