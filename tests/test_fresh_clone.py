@@ -74,7 +74,9 @@ def _children(pid: int) -> list[int]:
     return [int(p) for p in text.split()]
 
 
-def test_make_run_on_a_fresh_clone_sets_up_the_desktop_path(clone: Path, display: str, tmp_path: Path) -> None:
+def test_make_run_on_a_fresh_clone_sets_up_the_desktop_path(
+    clone: Path, display: str, tmp_path: Path
+) -> None:
     rec = tmp_path / "recorder"
     rec.mkdir()
     config = tmp_path / "config.toml"
