@@ -69,6 +69,17 @@ def clone(tmp_path: Path) -> Path:
     return work / "vcamd"
 
 
+def _lock_holder(runtime: Path) -> str:
+    """Who holds the daemon lock in ``runtime`` (for the message of a failure)."""
+    lines = []
+    for lock in runtime.glob("*/vcamd.lock"):
+        pid = lock.read_text().strip()
+        cmd = Path(f"/proc/{pid}/cmdline")
+        what = cmd.read_text().replace(chr(0), " ") if cmd.exists() else "gone"
+        lines.append(f"{lock}: pid {pid} {what}")
+    return "\n".join(lines)
+
+
 def _children(pid: int) -> list[int]:
     text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
     return [int(p) for p in text.split()]
@@ -84,6 +95,11 @@ def test_make_run_on_a_fresh_clone_sets_up_the_desktop_path(
     env = {k: v for k, v in os.environ.items()
            if k not in ("VCAMD_MODEL_DIR", "WAYLAND_DISPLAY", "VIRTUAL_ENV", "PYTHONPATH", "MAKEFLAGS",
                         "MFLAGS", "MAKELEVEL")}
+    user = tmp_path / "user"  # a user of our own: HOME, config, state and runtime dir
+    for sub in ("run", ".config", ".local/state"):
+        (user / sub).mkdir(parents=True, mode=0o700)
+    env.update(HOME=str(user), XDG_RUNTIME_DIR=str(user / "run"), XDG_CONFIG_HOME=str(user / ".config"),
+               XDG_STATE_HOME=str(user / ".local/state"), XDG_CACHE_HOME=str(user / ".cache"))
     env.update(DISPLAY=display, PIP_CACHE_DIR=PIP_CACHE, VCAMD_RECORDER_DIR=str(rec),
                PYTHONPATH=str(vcam_recorder.sitecustomize_dir(tmp_path / "site")))
     args = f"--no-tray --config {config} --camera {CLIP} --output-backend {vcam_recorder.NAME}"
@@ -95,7 +111,7 @@ def test_make_run_on_a_fresh_clone_sets_up_the_desktop_path(
     try:
         deadline = t0 + 300
         while vcam_recorder_count(rec) < 30:
-            assert make.poll() is None, log.read_text()
+            assert make.poll() is None, log.read_text() + _lock_holder(user / "run")
             assert time.monotonic() < deadline, f"no frames within 300 s\n{log.read_text()}"
             time.sleep(0.5)
         took = time.monotonic() - t0
