@@ -143,3 +143,30 @@ def test_make_run_on_a_fresh_clone_brings_up_the_pipewire_camera(
     assert "installing PyGObject into" in text, text  # make run did it, not a hand or the test script
     assert "tray and PipeWire camera: missing" not in text, text
     assert "Traceback" not in text, text
+
+
+def test_pip_install_then_doctor_names_pygobject_and_setup_puts_it_in(root: Path) -> None:
+    """``pip install .`` (not editable, no extras): the doctor names what the desktop path lacks with the
+    fix, read from the installed metadata; ``vcamd setup`` then puts it in, and the doctor is content."""
+    clone = _clone(root)
+    venv = root / "venv"
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    env.update(PIP_CACHE_DIR=PIP_CACHE)
+    subprocess.run(["python3", "-m", "venv", str(venv)], check=True, env=env, timeout=120)
+    subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", str(clone)], check=True, env=env,
+                   timeout=600, capture_output=True)
+    vcamd = str(venv / "bin" / "vcamd")
+
+    def doctor_line() -> list[str]:
+        out = subprocess.run([vcamd, "doctor"], env=env, capture_output=True, text=True, timeout=60).stdout
+        lines = out.splitlines()
+        i = next(n for n, line in enumerate(lines) if "tray and PipeWire camera" in line)
+        return lines[i: i + 2]
+
+    line, fix = doctor_line()
+    assert line == (f"FAIL  tray and PipeWire camera: missing PyGObject in {venv} (Python bindings for the "
+                    "tray and the PipeWire camera)")
+    assert fix == f"      fix: {venv}/bin/python3 -m pip install 'PyGObject<3.51,>=3.42'"
+    r = subprocess.run([vcamd, "setup"], env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert doctor_line()[0].startswith("ok    tray and PipeWire camera:")
