@@ -73,21 +73,21 @@ DISTROS = {
 FAKES = {
     # dpkg-query -W -f '${Package} ${db:Status-Status}\n' NAME...
     "dpkg-query": """
-        rc=0
+        echo "dpkg-query $*" >> "$QUERIES"; rc=0
         for p in "$@"; do case "$p" in -*|*'$'*) continue;; esac
           if grep -qx "$p" "$DB"; then echo "$p installed"
           else echo "dpkg-query: no packages found matching $p" >&2; rc=1; fi
         done; exit $rc""",
     # rpm -q --whatprovides NAME...
     "rpm": """
-        rc=0
+        echo "rpm $*" >> "$QUERIES"; rc=0
         for p in "$@"; do case "$p" in -*) continue;; esac
           if grep -qx "$p" "$DB"; then echo "$p-1.0-1.x86_64"
           else echo "no package provides $p"; rc=$((rc+1)); fi
         done; exit $rc""",
     # pacman -T NAME... (prints the unsatisfied ones), pacman -S --needed --noconfirm NAME...
     "pacman": """
-        if [ "$1" = -T ]; then shift; rc=0
+        if [ "$1" = -T ]; then echo "pacman $*" >> "$QUERIES"; shift; rc=0
           for p in "$@"; do grep -qx "$p" "$DB" || { echo "$p"; rc=127; }; done; exit $rc
         fi
         echo "pacman $*" >> "$LOG"
@@ -112,6 +112,11 @@ class FakeSystem:
     def calls(self) -> list[str]:
         return self.log.read_text().splitlines() if self.log.exists() else []
 
+    def queries(self) -> int:
+        """How many times the package database was asked."""
+        path = self.root / "queries.log"
+        return len(path.read_text().splitlines()) if path.exists() else 0
+
     def installed(self) -> list[str]:
         return self.db.read_text().split()
 
@@ -127,7 +132,8 @@ def fake_system(tmp: Path, name: str, installed: list[str]) -> FakeSystem:
     db, log, release = tmp / "installed", tmp / "calls.log", tmp / "os-release"
     db.write_text("".join(f"{p}\n" for p in ["bash", "coreutils", *installed]))
     release.write_text(distro.os_release)
-    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "DB": str(db), "LOG": str(log)}
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "DB": str(db), "LOG": str(log),
+           "QUERIES": str(tmp / "queries.log")}
     return FakeSystem(distro, tmp, db, log, release, env)
 
 
@@ -254,7 +260,7 @@ def test_no_desktop_no_setup_and_not_a_word(tmp_path: Path) -> None:
     assert fake.calls() == [] and d.runtime  # everything was missing, and nothing was done
 
 
-def test_first_run_on_a_desktop_offers_once_then_says_one_line(
+def test_first_run_on_a_desktop_offers_once_then_starts_no_program(
     system: FakeSystem, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     d = system.distro
@@ -262,13 +268,28 @@ def test_first_run_on_a_desktop_offers_once_then_says_one_line(
     setup.on_start()  # first run: as root, installs
     assert system.calls() == [f"{d.install} {' '.join(d.absent)}"]
     assert not [r for r in caplog.records if r.levelname == "WARNING"]
-    system.db.write_text("\n".join(p for p in system.installed() if p != d.absent[0]) + "\n")
-    caplog.clear()
-    setup.on_start()  # later runs: no install, one line with the fix
-    assert len(system.calls()) == 1
+    asked = system.queries()
+    setup.on_start()  # later runs, all there (this machine has it all): nothing asked, nothing said
+    assert system.queries() == asked and len(system.calls()) == 1
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
+def test_a_later_run_without_pygobject_says_one_line_with_the_fix(
+    system: FakeSystem, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    d = system.distro
+    monkeypatch.setenv("DISPLAY", ":99")
+    setup._offered_marker().parent.mkdir(parents=True)
+    setup._offered_marker().touch()  # the first run was earlier
+    monkeypatch.setitem(sys.modules, "gi", None)  # `import gi` fails as where PyGObject is absent
+    setup.on_start()
+    assert system.calls() == []  # offered once already: no install now
     [warning] = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    assert warning.startswith(f"tray and PipeWire camera: missing {d.absent[0]} (")
-    assert warning.endswith(f"; fix: {d.install} {d.absent[0]}") and warning.count(d.absent[0]) == 2
+    assert warning.startswith(f"tray and PipeWire camera: missing PyGObject in {sys.prefix} ")
+    headers = () if Path(sysconfig.get_paths()["include"], "Python.h").exists() else (d.python_headers,)
+    packages = " ".join((*d.absent, *d.build, *headers))
+    assert warning.endswith(f"; fix: {d.install} {packages} && {sys.executable} -m pip install "
+                            "'PyGObject<3.51,>=3.42'")
 
 
 def test_unknown_distribution_says_what_it_needs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -25,7 +25,7 @@ Promises:
 - :func:`on_start`: what is still missing is one warning line at start, the same text and fix
   ``vcamd doctor`` lists (:func:`doctor_check`).
 
-Standard library only, so it runs before anything else is installed.
+Standard library only (platformdirs for the one marker file), so it runs before anything else is installed.
 """
 
 from __future__ import annotations
@@ -354,11 +354,49 @@ def offer(assume_yes: bool = False) -> Report:
     return report
 
 
+#: What :func:`looks_complete` asks GObject introspection for (typelib lookups; no library is loaded).
+TYPELIBS = (("Gtk", "3.0"), ("AyatanaAppIndicator3", "0.1"), ("Gst", "1.0"), ("GstApp", "1.0"),
+            ("GstVideo", "1.0"))
+
+
+def _gst_plugin_dirs() -> list[Path]:
+    dirs = [Path(d) for var in ("GST_PLUGIN_SYSTEM_PATH_1_0", "GST_PLUGIN_SYSTEM_PATH", "GST_PLUGIN_PATH_1_0",
+                                "GST_PLUGIN_PATH") for d in os.environ.get(var, "").split(os.pathsep) if d]
+    for pattern in ("/usr/lib*/gstreamer-1.0", "/usr/lib/*/gstreamer-1.0", "/usr/local/lib*/gstreamer-1.0"):
+        dirs += sorted(Path("/").glob(pattern.lstrip("/")))
+    return dirs
+
+
+def looks_complete() -> bool:
+    """In this process, without starting a program: PyGObject imports, the typelibs are found, pw-dump and
+    the GStreamer PipeWire plugin are there. False only hints that :func:`check` should look closer."""
+    if gi_problem() is not None:
+        return False
+    import gi
+
+    try:
+        for namespace, version in TYPELIBS:
+            gi.require_version(namespace, version)
+    except ValueError:
+        return False
+    return shutil.which("pw-dump") is not None and any(
+        (d / "libgstpipewire.so").exists() for d in _gst_plugin_dirs())
+
+
 def on_start() -> None:
-    """``vcamd run``: on a desktop, set up once (the first run), then say in one line what still lacks."""
+    """``vcamd run``: on a desktop, set up once (the first run), then say in one line what still lacks.
+
+    After the first run it starts no program when all looks there (:func:`looks_complete`): the package
+    database is asked only to name what is missing.
+    """
     if not has_desktop():
         return
-    report = check() if _offered_marker().exists() else offer()
+    if not _offered_marker().exists():
+        report = offer()
+    elif looks_complete():
+        return
+    else:
+        report = check()
     if not report.complete:
         log.warning("%s", report.line())
 
