@@ -79,16 +79,22 @@ class Running:
             time.sleep(0.1)
         raise AssertionError(f'no PipeWire node "{NAME}" within {timeout} s:\n{self.log_text()}')
 
-    def consume(self, seconds: float, name: str) -> dict[str, float]:
-        """Read the node for ``seconds`` with a pipewiresrc client; its report (see pipewire_consumer)."""
-        out = self.root / f"{name}.png"
-        run = subprocess.run([sys.executable, str(HERE / "pipewire_consumer.py"), str(self.node()),
-                              str(seconds), str(out), COLOR], env=self.session.env, capture_output=True,
-                             text=True, timeout=seconds + 30)
-        assert run.returncode == 0, run.stderr
-        report: dict[str, float] = json.loads(run.stdout.strip().splitlines()[-1])
-        report["png"] = str(out)  # type: ignore[assignment]
+    def start_consumer(self, seconds: float, name: str) -> subprocess.Popen[str]:
+        """A pipewiresrc client reading the node for ``seconds`` (see pipewire_consumer)."""
+        return subprocess.Popen([sys.executable, str(HERE / "pipewire_consumer.py"), str(self.node()),
+                                 str(seconds), str(self.root / f"{name}.png")], env=self.session.env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def report(self, consumer: subprocess.Popen[str]) -> dict[str, float]:
+        """The client's report once it has ended; ``png`` is its last frame."""
+        out, err = consumer.communicate(timeout=60)
+        assert consumer.returncode == 0, err
+        report: dict[str, float] = json.loads(out.strip().splitlines()[-1])
+        report["png"] = consumer.args[-1]  # type: ignore[index]
         return report
+
+    def consume(self, seconds: float, name: str) -> dict[str, float]:
+        return self.report(self.start_consumer(seconds, name))
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
@@ -148,9 +154,53 @@ def test_a_pipewire_client_gets_the_treated_camera(running: Running, artifacts: 
     frame = cv2.imread(str(report["png"]))
     h, w = frame.shape[:2]
     background = frame[: h // 2, : w // 6]  # the wall and the dartboard, left of the person
-    face = frame[int(h * 0.25): int(h * 0.5), int(w * 0.47): int(w * 0.58)]
-    assert share(background, MAGENTA[::-1]) > 0.8, "the background is not the effect's colour"
-    assert share(face, MAGENTA[::-1]) < 0.05, "the person was painted over"
+    torso = frame[int(h * 0.75): int(h * 0.95), int(w * 0.42): int(w * 0.6)]  # the green shirt
+    assert share(background, MAGENTA) > 0.8, "the background is not the effect's colour"
+    assert share(torso, MAGENTA) < 0.05, "the person was painted over"
     cv2.imwrite(str(artifacts / "pipewire_pipewiresrc.png"), frame)
     print(f"node {node}: {report['width']}x{report['height']} at {report['fps']:.1f} fps, first live frame "
           f"after {report['first_live']:.2f} s")
+
+
+def test_no_consumer_releases_the_camera_and_a_consumer_gets_live_video_within_a_second(
+    running: Running,
+) -> None:
+    running.node()
+    pid = running.daemon.pid
+    consumer = running.start_consumer(2.0, "before_pause")
+    time.sleep(1.5)
+    assert holds_open(pid, running.clip), "the camera is not open while an app reads"
+    report = running.report(consumer)
+    assert report["first_live"] is not None, report
+    left = time.monotonic()  # the consumer's process has ended: its link is gone
+    while holds_open(pid, running.clip) and time.monotonic() - left < 5:
+        time.sleep(0.02)
+    released = time.monotonic() - left
+    assert released <= 2.0, f"the camera was still open {released:.2f} s after the last consumer left"
+    deadline = time.monotonic() + 1.0
+    while "idle ·" not in running.log_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "idle ·" in running.log_text(), running.log_text()[-2000:]
+    time.sleep(1.0)
+    assert not holds_open(pid, running.clip), "the camera was opened again with no consumer"
+
+    report = running.consume(2.5, "after_pause")
+    assert report["first"] is not None, "no still frame kept the node alive"
+    assert report["first_live"] is not None and report["first_live"] <= 1.0, report
+    print(f"camera released {released:.2f} s after the consumer left; live {report['first_live']:.2f} s "
+          "after a consumer connected")
+
+
+def test_pipewire_restarting_under_vcamd_brings_the_camera_back(running: Running) -> None:
+    before = running.node()
+    pid = running.daemon.pid
+    running.session.restart_pipewire()
+    t0 = time.monotonic()
+    after = running.node(timeout=20)
+    back = time.monotonic() - t0
+    assert running.daemon.poll() is None and running.daemon.pid == pid, running.log_text()[-2000:]
+    report = running.consume(2.5, "after_restart")
+    assert report["first_live"] is not None, report
+    assert report["fps"] >= 25, report
+    assert "PipeWire went away" in running.log_text()
+    print(f"node {before} -> {after}: back on the new PipeWire {back:.2f} s after it started")
