@@ -23,6 +23,17 @@ want_cmd pkg-config pkg-config
 for pkg in gir1.2-gtk-3.0 libgirepository1.0-dev libcairo2-dev python3-dev fonts-dejavu-core adwaita-icon-theme; do
   want_pkg "$pkg"
 done
+# The PipeWire camera tests: a session of our own (pipewire, wireplumber, pw-dump), GStreamer's PipeWire
+# plugin, and headless Chromium reading the camera through xdg-desktop-portal (gtk backend, gdbus grants).
+want_cmd pipewire pipewire
+want_cmd wireplumber wireplumber
+want_cmd pw-dump pipewire-bin
+want_cmd gdbus libglib2.0-bin
+want_cmd chromium chromium
+for pkg in gstreamer1.0-pipewire gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 gstreamer1.0-plugins-base \
+    xdg-desktop-portal xdg-desktop-portal-gtk; do
+  want_pkg "$pkg"
+done
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ] && have_cmd apt-get; then
