@@ -21,6 +21,16 @@ want_cmd dbus-run-session dbus
 for pkg in fonts-dejavu-core adwaita-icon-theme; do
   want_pkg "$pkg"
 done
+# The PipeWire camera tests: a session of our own (pipewire, wireplumber), and headless Chromium reading the
+# camera through xdg-desktop-portal (gtk backend, gdbus grants). GStreamer, its PipeWire plugin and pw-dump
+# come with `vcamd setup` below.
+want_cmd pipewire pipewire
+want_cmd wireplumber wireplumber
+want_cmd gdbus libglib2.0-bin
+want_cmd chromium chromium
+for pkg in xdg-desktop-portal xdg-desktop-portal-gtk; do
+  want_pkg "$pkg"
+done
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ] && have_cmd apt-get; then
