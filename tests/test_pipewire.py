@@ -206,12 +206,17 @@ READ_CAMERA = """
 const NAME = %s;
 // Chromium learns the PipeWire cameras from the portal a moment after the page asks: retry "not found".
 // Chromium 156's PipeWire capture now and then trips its own race check as a stream starts (its video
-// capture process crashes: "Could not start video source"); it restarts, so that is retried twice.
+// capture process crashes: "Could not start video source", or the track ends at once); it restarts, so
+// that is retried twice.
 let stream = null, crashes = 0;
 for (let tries = 0; !stream; tries++) {
   try {
     stream = await navigator.mediaDevices.getUserMedia({video: {width: 1280, height: 720}});
+    await new Promise(r => setTimeout(r, 300));
+    const ended = stream.getVideoTracks()[0].readyState === "ended";
+    if (ended) throw new DOMException("ended", "NotReadableError");
   } catch (e) {
+    stream = null;
     if (e.name === "NotReadableError" && crashes < 2) crashes++;
     else if (e.name !== "NotFoundError" || tries >= 40) throw e;
     await new Promise(r => setTimeout(r, 250));
@@ -306,6 +311,23 @@ def test_chromium_lists_opens_and_reads_the_camera_through_the_portal(
     assert share(frame[int(h * 0.75): int(h * 0.95), int(w * 0.42): int(w * 0.6)], MAGENTA) < 0.05
     print(f"Chromium: {got['label']!r} {got['width']}x{got['height']} at {got['fps']:.1f} fps, effect after "
           f"{got['live_after']:.2f} s ({got['crashes']} restarts of its video capture)")
+
+
+def test_devices_and_doctor_see_the_node_while_vcamd_runs(running: Running) -> None:
+    node = running.node()
+    env = dict(running.session.env, VCAMD_MODEL_DIR=os.environ["VCAMD_MODEL_DIR"])
+    cfg = str(running.root / "vcamd.toml")
+    devices = subprocess.run([sys.executable, "-m", "vcamd", "devices", "--config", cfg], env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert devices.returncode == 0, devices.stderr
+    assert f'node {node}  "{NAME}"  (vcamd-vbg-camera)  <- output.name' in devices.stdout, devices.stdout
+    doctor = subprocess.run([sys.executable, "-m", "vcamd", "doctor", "--config", cfg], env=env,
+                            capture_output=True, text=True, timeout=60)
+    for line in ("ok    PipeWire camera: GStreamer's PipeWire plugin",
+                 "ok    PipeWire camera: PipeWire daemon reachable",
+                 f'ok    PipeWire camera: node "{NAME}" visible (id {node})'):
+        assert line in doctor.stdout, doctor.stdout
+    assert "v4l2loopback" not in doctor.stdout.split("PipeWire camera")[0], "backend pipewire needs no module"
 
 
 def test_pipewire_restarting_under_vcamd_brings_the_camera_back(running: Running) -> None:
