@@ -25,11 +25,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import vcam_recorder
 from chromium_cdp import Chromium
 from conftest import VIDEOS
 from pipewire_session import PipeWireSession, missing_tools
+from stream_helpers import wait_for
 
+from vcamd.config import OutputSettings
 from vcamd.outputs import pipewire
+from vcamd.outputs.fanout import FanOut
+from vcamd.outputs.pipewire import PipeWireCamera
+from vcamd.outputs.virtualcam import VirtualCamera
 
 pytestmark = [
     pytest.mark.slow,
@@ -328,6 +334,59 @@ def test_devices_and_doctor_see_the_node_while_vcamd_runs(running: Running) -> N
                  f'ok    PipeWire camera: node "{NAME}" visible (id {node})'):
         assert line in doctor.stdout, doctor.stdout
     assert "v4l2loopback" not in doctor.stdout.split("PipeWire camera")[0], "backend pipewire needs no module"
+
+
+def test_fan_out_feeds_both_outputs_and_pipewire_restarting_leaves_the_other_alone(
+    running: Running, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What ``auto`` opens on Linux when both can work: here the real pyvirtualcam.Camera (recording backend,
+    standing in for the v4l2loopback device this machine cannot load) and a real PipeWire camera."""
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(running.session.runtime))  # this process joins the session
+    vcam_recorder.register()
+    name = "Fan Camera"
+    rec = VirtualCamera(OutputSettings(name=name, backend="recording", device=str(tmp_path / "video10")),
+                        320, 240, 30)
+    out = FanOut([rec, PipeWireCamera(name, 320, 240, 30)])
+    recorder = vcam_recorder.latest()
+    stop = threading.Event()
+    frame = np.full((240, 320, 3), MAGENTA, np.uint8)
+
+    def feed() -> None:
+        while not stop.is_set():
+            out.send(frame)
+            time.sleep(1 / 30)
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    try:
+        assert out.backend == "recording+pipewire" and out.reader_path == ""
+        node = running.session.wait_camera_node(name)
+        assert out.in_use() is False
+        consumer = subprocess.Popen([sys.executable, str(HERE / "pipewire_consumer.py"), str(node), "2",
+                                     str(tmp_path / "fan.png")], env=running.session.env,
+                                    stdout=subprocess.PIPE, text=True)
+        wait_for(lambda: out.in_use(), timeout=10, what="in_use() once a client links")
+        report = json.loads(consumer.communicate(timeout=30)[0])
+        assert report["frames"] > 20 and (report["width"], report["height"]) == (320, 240), report
+        wait_for(lambda: out.in_use() is False, timeout=2, what="in_use() False once the client left")
+
+        running.session.kill_pipewire()
+        sent = recorder.count
+        time.sleep(1.5)
+        assert recorder.count - sent >= 30, "the other output stalled while PipeWire was down"
+        assert out.in_use() is False
+        running.session.start_pipewire()
+        node = running.session.wait_camera_node(name, timeout=15)
+        png = str(tmp_path / "again.png")
+        again = [sys.executable, str(HERE / "pipewire_consumer.py"), str(node), "1.5", png]
+        report = json.loads(subprocess.run(again, env=running.session.env, capture_output=True, text=True,
+                                           timeout=30).stdout)
+        assert report["frames"] > 15, report
+    finally:
+        stop.set()
+        feeder.join(2)
+        out.close()
+    assert recorder.closed
 
 
 def test_pipewire_restarting_under_vcamd_brings_the_camera_back(running: Running) -> None:
