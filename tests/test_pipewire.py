@@ -25,11 +25,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import vcam_recorder
 from chromium_cdp import Chromium
 from conftest import VIDEOS
 from pipewire_session import PipeWireSession, missing_tools
+from stream_helpers import wait_for
 
+from vcamd.config import OutputSettings
 from vcamd.outputs import pipewire
+from vcamd.outputs.fanout import FanOut
+from vcamd.outputs.pipewire import PipeWireCamera
+from vcamd.outputs.virtualcam import VirtualCamera
 
 pytestmark = [
     pytest.mark.slow,
@@ -206,12 +212,17 @@ READ_CAMERA = """
 const NAME = %s;
 // Chromium learns the PipeWire cameras from the portal a moment after the page asks: retry "not found".
 // Chromium 156's PipeWire capture now and then trips its own race check as a stream starts (its video
-// capture process crashes: "Could not start video source"); it restarts, so that is retried twice.
+// capture process crashes: "Could not start video source", or the track ends at once); it restarts, so
+// that is retried twice.
 let stream = null, crashes = 0;
 for (let tries = 0; !stream; tries++) {
   try {
     stream = await navigator.mediaDevices.getUserMedia({video: {width: 1280, height: 720}});
+    await new Promise(r => setTimeout(r, 300));
+    const ended = stream.getVideoTracks()[0].readyState === "ended";
+    if (ended) throw new DOMException("ended", "NotReadableError");
   } catch (e) {
+    stream = null;
     if (e.name === "NotReadableError" && crashes < 2) crashes++;
     else if (e.name !== "NotFoundError" || tries >= 40) throw e;
     await new Promise(r => setTimeout(r, 250));
@@ -306,6 +317,76 @@ def test_chromium_lists_opens_and_reads_the_camera_through_the_portal(
     assert share(frame[int(h * 0.75): int(h * 0.95), int(w * 0.42): int(w * 0.6)], MAGENTA) < 0.05
     print(f"Chromium: {got['label']!r} {got['width']}x{got['height']} at {got['fps']:.1f} fps, effect after "
           f"{got['live_after']:.2f} s ({got['crashes']} restarts of its video capture)")
+
+
+def test_devices_and_doctor_see_the_node_while_vcamd_runs(running: Running) -> None:
+    node = running.node()
+    env = dict(running.session.env, VCAMD_MODEL_DIR=os.environ["VCAMD_MODEL_DIR"])
+    cfg = str(running.root / "vcamd.toml")
+    devices = subprocess.run([sys.executable, "-m", "vcamd", "devices", "--config", cfg], env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert devices.returncode == 0, devices.stderr
+    assert f'node {node}  "{NAME}"  (vcamd-vbg-camera)  <- output.name' in devices.stdout, devices.stdout
+    doctor = subprocess.run([sys.executable, "-m", "vcamd", "doctor", "--config", cfg], env=env,
+                            capture_output=True, text=True, timeout=60)
+    for line in ("ok    PipeWire camera: GStreamer's PipeWire plugin",
+                 "ok    PipeWire camera: PipeWire daemon reachable",
+                 f'ok    PipeWire camera: node "{NAME}" visible (id {node})'):
+        assert line in doctor.stdout, doctor.stdout
+    assert "v4l2loopback" not in doctor.stdout.split("PipeWire camera")[0], "backend pipewire needs no module"
+
+
+def test_fan_out_feeds_both_outputs_and_pipewire_restarting_leaves_the_other_alone(
+    running: Running, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What ``auto`` opens on Linux when both can work: here the real pyvirtualcam.Camera (recording backend,
+    standing in for the v4l2loopback device this machine cannot load) and a real PipeWire camera."""
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(running.session.runtime))  # this process joins the session
+    vcam_recorder.register()
+    name = "Fan Camera"
+    rec = VirtualCamera(OutputSettings(name=name, backend="recording", device=str(tmp_path / "video10")),
+                        320, 240, 30)
+    out = FanOut([rec, PipeWireCamera(name, 320, 240, 30)])
+    recorder = vcam_recorder.latest()
+    stop = threading.Event()
+    frame = np.full((240, 320, 3), MAGENTA, np.uint8)
+
+    def feed() -> None:
+        while not stop.is_set():
+            out.send(frame)
+            time.sleep(1 / 30)
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    try:
+        assert out.backend == "recording+pipewire" and out.reader_path == ""
+        node = running.session.wait_camera_node(name)
+        assert out.in_use() is False
+        consumer = subprocess.Popen([sys.executable, str(HERE / "pipewire_consumer.py"), str(node), "2",
+                                     str(tmp_path / "fan.png")], env=running.session.env,
+                                    stdout=subprocess.PIPE, text=True)
+        wait_for(lambda: out.in_use(), timeout=10, what="in_use() once a client links")
+        report = json.loads(consumer.communicate(timeout=30)[0])
+        assert report["frames"] > 20 and (report["width"], report["height"]) == (320, 240), report
+        wait_for(lambda: out.in_use() is False, timeout=2, what="in_use() False once the client left")
+
+        running.session.kill_pipewire()
+        sent = recorder.count
+        time.sleep(1.5)
+        assert recorder.count - sent >= 30, "the other output stalled while PipeWire was down"
+        assert out.in_use() is False
+        running.session.start_pipewire()
+        node = running.session.wait_camera_node(name, timeout=15)
+        png = str(tmp_path / "again.png")
+        again = [sys.executable, str(HERE / "pipewire_consumer.py"), str(node), "1.5", png]
+        report = json.loads(subprocess.run(again, env=running.session.env, capture_output=True, text=True,
+                                           timeout=30).stdout)
+        assert report["frames"] > 15, report
+    finally:
+        stop.set()
+        feeder.join(2)
+        out.close()
+    assert recorder.closed
 
 
 def test_pipewire_restarting_under_vcamd_brings_the_camera_back(running: Running) -> None:
