@@ -14,8 +14,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## Start the daemon: webcam -> "VBG Camera".
+## Start the daemon: webcam -> "VBG Camera". On a desktop, first what the tray and PipeWire need.
 run: $(STAMP)
+	$(BIN)/vcamd setup --auto
 	$(BIN)/vcamd run $(ARGS)
 
 ## Lint, type-check and run the test suite (installs the system packages the tray test needs).

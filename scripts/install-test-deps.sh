@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# System packages the test suite needs: Xvfb, tray hosts (trayer: XEmbed; xfce4-panel: StatusNotifierItem,
-# with xfwm4 and libayatana-appindicator for pystray's appindicator backend), xdotool to click the menu,
-# desktop-file-validate, a session D-Bus, GTK with fonts and icons, and the headers that PyGObject (the
-# tray extra, for pystray's gtk backend) builds against. Installs what is missing with apt-get when we are
-# root; otherwise says what is missing (the tests that need it skip). Then puts the tray extra into .venv.
-# Quick when everything is there already.
+# System packages the test suite needs: Xvfb, tray hosts (trayer: XEmbed; xfce4-panel with xfwm4:
+# StatusNotifierItem), xdotool to click the menu, desktop-file-validate, a session D-Bus, fonts and icons,
+# PipeWire and headless Chromium with the camera portal. Installs what is missing with apt-get when we are
+# root; otherwise says what is missing (the tests that need it skip). Then `vcamd setup` puts in what the
+# desktop path needs (its own table in vcamd/commands/setup.py: GI typelibs incl. AyatanaAppIndicator3,
+# GStreamer's PipeWire plugin, PyGObject in .venv and the headers it builds against). Quick when everything
+# is there already.
 set -u
 cd "$(dirname "$0")/.." || exit 0
 need=()
@@ -23,9 +24,17 @@ want_cmd dbus-send dbus-bin
 want_cmd xfce4-panel xfce4-panel
 want_cmd xfwm4 xfwm4
 want_cmd xprop x11-utils
-want_cmd gcc gcc
-want_cmd pkg-config pkg-config
-for pkg in gir1.2-gtk-3.0 gir1.2-ayatanaappindicator3-0.1 libgirepository1.0-dev libcairo2-dev python3-dev fonts-dejavu-core adwaita-icon-theme; do
+for pkg in fonts-dejavu-core adwaita-icon-theme; do
+  want_pkg "$pkg"
+done
+# The PipeWire camera tests: a session of our own (pipewire, wireplumber), and headless Chromium reading the
+# camera through xdg-desktop-portal (gtk backend, gdbus grants). GStreamer, its PipeWire plugin and pw-dump
+# come with `vcamd setup` below.
+want_cmd pipewire pipewire
+want_cmd wireplumber wireplumber
+want_cmd gdbus libglib2.0-bin
+want_cmd chromium chromium
+for pkg in xdg-desktop-portal xdg-desktop-portal-gtk; do
   want_pkg "$pkg"
 done
 
@@ -41,14 +50,9 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 
-# PyGObject for the tray menu: built from source, so only once the headers above are there.
-venv_py=.venv/bin/python
-if [ -x "$venv_py" ] && ! "$venv_py" -c "import gi" >/dev/null 2>&1; then
-  if pkg-config --exists gobject-introspection-1.0 cairo 2>/dev/null; then
-    echo "installing the tray extra (PyGObject) into .venv"
-    .venv/bin/pip install --quiet -e ".[tray]" || echo "pip could not build PyGObject; the tray test will skip"
-  else
-    echo "PyGObject needs libgirepository1.0-dev and libcairo2-dev; the tray test will skip"
-  fi
+# The desktop path (tray, PipeWire camera): system packages by the distribution's package manager, then
+# PyGObject into .venv.
+if [ -x .venv/bin/vcamd ]; then
+  .venv/bin/vcamd setup || echo "the tests that need the pieces named above will skip"
 fi
 exit 0

@@ -85,6 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
     doc = sub.add_parser("doctor", parents=[common], help="check the set-up and print a fix for each problem")
     doc.set_defaults(handler=_lazy("vcamd.commands.doctor"))
 
+    setup = sub.add_parser("setup", parents=[common],
+                           help="Linux desktop: install what the tray and the PipeWire camera need")
+    setup.add_argument("--auto", action="store_true", help="only on a desktop, quietly (make run uses it)")
+    setup.add_argument("--yes", action="store_true", help="run the package manager with sudo without asking")
+    setup.set_defaults(handler=_lazy("vcamd.commands.setup"))
+
     cfg = sub.add_parser("config", parents=[common], help="the settings file: init, path, check, show")
     cfg.add_argument("action", choices=["init", "path", "check", "show"])
     cfg.add_argument("--force", action="store_true", help="init: overwrite an existing file")

@@ -3,11 +3,12 @@
 Promises (the report on stdout is the product):
 - ``devices`` lists the cameras and the virtual cameras, marking the ones the settings use.
 - ``doctor`` checks the settings file, the webcam, the v4l2loopback module, a device with the label
-  ``output.name``, its exclusive_caps, access to it (video group), the model, the desktop's tray host
-  (Linux: a StatusNotifierWatcher or an XEmbed tray; none fails while ``tray.enabled``), and whether a daemon
-  runs; it
-  prints ``ok`` or ``FAIL`` per check, an exact fix under each failure, then the versions. Exit status 1 if
-  anything failed, else 0.
+  ``output.name``, its exclusive_caps, access to it (video group), the PipeWire camera (GStreamer for
+  Python, its PipeWire plugin, the daemon, pw-dump, the node once vcamd runs), the model, the desktop's tray
+  host (Linux: a StatusNotifierWatcher or an XEmbed tray; none fails while ``tray.enabled``), and whether a
+  daemon runs; it prints ``ok`` or ``FAIL`` per check, an exact fix under each failure, then the versions.
+  With ``output.backend = "auto"`` one working virtual camera is enough: the other's failures are shown as
+  optional. Exit status 1 if anything failed, else 0.
 """
 
 from __future__ import annotations
@@ -16,14 +17,16 @@ import argparse
 import importlib.metadata
 import os
 import platform
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from vcamd import __version__, config, outputs
+from vcamd.commands import setup
 from vcamd.engine import models
 from vcamd.errors import VcamdError
-from vcamd.outputs import v4l2loopback
+from vcamd.outputs import pipewire, v4l2loopback
 from vcamd.service import camera, instance
 
 JOIN_VIDEO = "sudo usermod -aG video $USER, then log out and back in"
@@ -123,6 +126,41 @@ def _virtual_camera(cfg: config.Config) -> Check:
     return Check(True, f'virtual camera "{cfg.output.name}" opens')
 
 
+APPS = ("apps that take the PipeWire camera: Firefox (about:config media.webrtc.camera.allow-pipewire = "
+        "true), Chrome/Chromium (chrome://flags/#enable-webrtc-pipewire-camera), OBS 30+, GNOME Snapshot; "
+        "Zoom and Chrome without the flag need the v4l2loopback device")
+
+
+def _pipewire(cfg: config.Config) -> list[Check]:
+    """The PipeWire camera checks (Linux)."""
+    try:
+        gst = pipewire._load_gst()
+    except VcamdError as e:
+        return [Check(False, str(e).split(" (", 1)[0], pipewire.GI_FIX)]
+    checks = [Check(True, "PipeWire camera: GStreamer for Python")]
+    plugin = gst.ElementFactory.find("pipewiresink") is not None
+    checks.append(Check(plugin, "PipeWire camera: GStreamer's PipeWire plugin (pipewiresink)",
+                        pipewire.PLUGIN_FIX))
+    running = pipewire.daemon_running()
+    where = pipewire.socket_path() or "XDG_RUNTIME_DIR is not set"
+    checks.append(Check(running, f"PipeWire camera: PipeWire daemon reachable ({where})",
+                        pipewire.DAEMON_FIX))
+    checks.append(Check(shutil.which("pw-dump") is not None, "PipeWire camera: pw-dump (pause when unused)",
+                        pipewire.MONITOR_FIX))
+    if running and plugin:
+        pid = instance.running_pid()
+        ours = [n for n in pipewire.camera_nodes() if n.description == cfg.output.name]
+        if pid is None:
+            checks.append(Check(None, f'PipeWire camera: node "{cfg.output.name}" appears once vcamd runs'))
+        else:
+            seen = f" (id {ours[0].id})" if ours else f" (vcamd runs as pid {pid})"
+            checks.append(Check(bool(ours), f'PipeWire camera: node "{cfg.output.name}" visible{seen}',
+                                'set output.backend = "auto" or "pipewire" and restart vcamd (its log says '
+                                "why)"))
+    checks.append(Check(None, APPS))
+    return checks
+
+
 def _model(cfg: config.Config) -> Check:
     try:
         path = models.resolve(cfg.segmentation.model, allow_download=False)
@@ -178,7 +216,17 @@ def main(args: argparse.Namespace) -> int:
     if cfg is not None:
         checks.append(_webcam(cfg))
         if sys.platform.startswith("linux"):
-            checks += _loopback(cfg)
+            backend = cfg.output.backend
+            cams = _pipewire(cfg) if backend in ("auto", outputs.PIPEWIRE) else []
+            loop = _loopback(cfg) if backend != outputs.PIPEWIRE else []
+            if backend == "auto" and cams and all(c.ok is not False for c in cams):
+                loop = [Check(None, f"{c.what} (optional while the PipeWire camera works; fix: {c.fix})")
+                        if c.ok is False else c for c in loop]
+            elif backend == "auto" and any(c.ok for c in loop) and all(c.ok is not False for c in loop):
+                cams = [Check(None, f"{c.what} (optional while v4l2loopback works; fix: {c.fix})")
+                        if c.ok is False else c for c in cams]
+            checks += loop + cams
+            checks.append(Check(*setup.doctor_check()))
         else:
             checks.append(_virtual_camera(cfg))
         checks.append(_model(cfg))
@@ -205,6 +253,13 @@ def devices_main(args: argparse.Namespace) -> int:
         lines.append("virtual cameras (v4l2loopback):")
         lines += [f'  {d.path}  "{d.label}"{"  <- output.name" if d.label == cfg.output.name else ""}'
                   for d in found if d.loopback] or [f"  none; {v4l2loopback.load_hint(cfg.output.name)}"]
+        lines.append("PipeWire cameras (Video/Source nodes):")
+        why = pipewire.unavailable()
+        nodes = pipewire.camera_nodes() if not why else []
+        lines += [f'  node {n.id}  "{n.description}"  ({n.name})'
+                  f'{"  <- output.name" if n.description == cfg.output.name else ""}' for n in nodes] or [
+            f"  none; {why}" if why else "  none (vcamd makes one while it runs with output.backend = auto "
+            "or pipewire)" if shutil.which("pw-dump") else f"  cannot list them: {pipewire.MONITOR_FIX}"]
     else:
         lines.append("cameras (by index):")
         lines += [f"  {i}  {w}x{h}" for i, w, h in _probe_indices()] or ["  none found"]

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from vcamd import config
+from vcamd.commands import setup
 from vcamd.errors import VcamdError
 from vcamd.service import control_socket
 from vcamd.service.control_socket import ControlServer
@@ -153,6 +154,7 @@ def main(args: argparse.Namespace) -> int:
         if value
     }
     with InstanceLock():
+        setup.on_start()
         daemon = Daemon(path, overrides=overrides, log_stats=getattr(args, "stats", False))
         daemon.start()
         server = _command_socket(daemon)

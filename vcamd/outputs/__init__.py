@@ -1,19 +1,25 @@
 """Where treated frames go: the operating system's virtual cameras, one module a backend.
 
 Promises:
-- ``resolve(settings)`` picks the pyvirtualcam backend and device that ``output.*`` asks for. ``auto`` means
-  v4l2loopback on Linux (the device whose card label is ``output.name``), on Windows Unity Capture (a device
-  of that name) or OBS when the name is "OBS Virtual Camera", on macOS OBS. A missing device raises
-  :class:`VcamdError` with the fix (on Linux the exact modprobe command).
-- ``open_output(settings, width, height, fps)`` opens it as an :class:`Output` taking BGR frames of one size.
+- ``targets(settings)`` lists the outputs ``output.*`` asks for: a pyvirtualcam backend and device, or
+  ``pipewire`` (a PipeWire camera node). ``auto`` means on Linux every output that can work, at once: the
+  v4l2loopback device whose card label is ``output.name`` when it exists, and the PipeWire camera when a
+  PipeWire daemon runs; on Windows Unity Capture (a device of that name) or OBS when the name is "OBS Virtual
+  Camera", on macOS OBS. Nothing that can work raises :class:`VcamdError` with the fix (on Linux the exact
+  modprobe command, and what PipeWire needs). ``resolve(settings)`` is the first of them.
+- ``open_output(settings, width, height, fps)`` opens them as one :class:`Output` taking BGR frames of one
+  size (several: each frame goes to each, see :mod:`.fanout`). One of several failing to open is logged and
+  the others run.
 - Modules: :mod:`.v4l2loopback` (Linux devices found by label, and the fix when there is none),
-  :mod:`.virtualcam` (pyvirtualcam's backends: v4l2loopback, OBS, Unity Capture).
+  :mod:`.virtualcam` (pyvirtualcam's backends: v4l2loopback, OBS, Unity Capture), :mod:`.pipewire` (the
+  PipeWire camera), :mod:`.fanout` (one frame to several outputs).
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -21,7 +27,7 @@ import numpy as np
 
 from vcamd.config import OutputSettings
 from vcamd.errors import VcamdError
-from vcamd.outputs import v4l2loopback
+from vcamd.outputs import pipewire, v4l2loopback
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +44,11 @@ class Output(Protocol):
     def reader_path(self) -> str:
         """The device file apps open to read the camera, or "" where there is none (the daemon watches it to
         pause when no app is reading)."""
+        ...
+
+    def in_use(self) -> bool | None:
+        """Whether an app reads this output as the output itself knows it (a PipeWire node's links); None when
+        it cannot tell (the daemon then watches ``reader_path``)."""
         ...
 
     def send(self, frame: np.ndarray) -> None:
@@ -67,11 +78,40 @@ def missing_loopback(name: str) -> str:
     return f'no virtual camera "{name}"{seen}: {v4l2loopback.load_hint(name)}'
 
 
+PIPEWIRE = "pipewire"
+
+
+def targets(settings: OutputSettings, platform: str = sys.platform) -> list[Target]:
+    """The outputs for ``settings`` on ``platform``, at least one (see the module's promises)."""
+    if settings.backend == PIPEWIRE:
+        why = pipewire.unavailable()
+        if why:
+            raise VcamdError(f"output.backend = \"pipewire\": {why}")
+        return [Target(PIPEWIRE, None)]
+    if settings.backend == "auto" and platform.startswith("linux") and not settings.device:
+        found = v4l2loopback.find_loopback(settings.name)
+        why = pipewire.unavailable()
+        both = [Target("v4l2loopback", found.path)] if found else []
+        both += [] if why else [Target(PIPEWIRE, None)]
+        if not both:
+            raise VcamdError(f"{missing_loopback(settings.name)}; or, with no kernel module, a PipeWire "
+                             f"camera: {why.removeprefix('PipeWire camera: ')}")
+        if not found:
+            log.info('no v4l2loopback device "%s": the PipeWire camera only (apps that read /dev/video* '
+                     'do not see it)', settings.name)
+        elif why:
+            log.info("the v4l2loopback device only; %s", why)
+        return both
+    return [resolve(settings, platform)]
+
+
 def resolve(settings: OutputSettings, platform: str = sys.platform) -> Target:
-    """The backend and device for ``settings`` on ``platform`` (see the module's promises)."""
+    """The first backend and device for ``settings`` on ``platform`` (see the module's promises)."""
     from pyvirtualcam.camera import BACKENDS
 
     backend = settings.backend
+    if backend == PIPEWIRE or (backend == "auto" and platform.startswith("linux") and not settings.device):
+        return targets(settings, platform)[0]
     if backend == "auto":
         if platform.startswith("linux"):
             backend = "v4l2loopback"
@@ -101,8 +141,32 @@ def resolve(settings: OutputSettings, platform: str = sys.platform) -> Target:
 
 
 
-def open_output(settings: OutputSettings, width: int, height: int, fps: float) -> Output:
-    """The output ``settings`` name, open for ``width`` x ``height`` BGR frames at ``fps``."""
+def open_output(
+    settings: OutputSettings, width: int, height: int, fps: float,
+    on_change: Callable[[], None] | None = None,
+) -> Output:
+    """The outputs ``settings`` name, open for ``width`` x ``height`` BGR frames at ``fps``.
+
+    ``on_change`` is called (from another thread) when an output's :meth:`Output.in_use` may have changed.
+    """
+    from vcamd.outputs.fanout import FanOut
     from vcamd.outputs.virtualcam import VirtualCamera
 
-    return VirtualCamera(settings, width, height, fps)
+    wanted = targets(settings)
+    opened: list[Output] = []
+    errors: list[str] = []
+    for target in wanted:
+        try:
+            if target.backend == PIPEWIRE:
+                opened.append(pipewire.PipeWireCamera(settings.name, width, height, fps, on_change=on_change))
+            else:
+                opened.append(VirtualCamera(settings, width, height, fps, target))
+        except VcamdError as e:
+            if len(wanted) == 1:
+                raise
+            errors.append(str(e))
+    if not opened:
+        raise VcamdError("; ".join(errors))
+    for error in errors:
+        log.warning("%s; the other output goes on", error)
+    return opened[0] if len(opened) == 1 else FanOut(opened)

@@ -15,7 +15,7 @@ import numpy as np
 
 from vcamd.config import OutputSettings
 from vcamd.errors import VcamdError
-from vcamd.outputs import resolve
+from vcamd.outputs import Target, resolve
 
 log = logging.getLogger(__name__)
 
@@ -23,10 +23,12 @@ log = logging.getLogger(__name__)
 class VirtualCamera:
     """An open virtual camera taking BGR frames of one size."""
 
-    def __init__(self, settings: OutputSettings, width: int, height: int, fps: float) -> None:
+    def __init__(
+        self, settings: OutputSettings, width: int, height: int, fps: float, target: Target | None = None
+    ) -> None:
         import pyvirtualcam
 
-        target = resolve(settings)
+        target = target or resolve(settings)
         try:
             self._cam: Any = pyvirtualcam.Camera(
                 width, height, fps, fmt=pyvirtualcam.PixelFormat.BGR, backend=target.backend,
@@ -46,6 +48,10 @@ class VirtualCamera:
     @property
     def reader_path(self) -> str:
         return self.device if os.path.isabs(self.device) and os.path.exists(self.device) else ""
+
+    def in_use(self) -> bool | None:
+        """None: a pyvirtualcam device cannot tell who reads it (the daemon watches ``reader_path``)."""
+        return None
 
     def send(self, frame: np.ndarray) -> None:
         """Send one BGR frame of this camera's size."""
