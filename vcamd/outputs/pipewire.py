@@ -284,7 +284,6 @@ class PipeWireCamera:
         self._next_socket_check = 0.0
         self._retry_at = 0.0
         self._backoff = BACKOFF_FIRST
-        self._was_in_use = False
         self._closed = False
         self._i420 = np.empty((height * 3 // 2, width), np.uint8)
         self._start()
