@@ -6,7 +6,7 @@ Promises:
 - ``PipeWireCamera(name, width, height, fps)`` provides a node with ``media.class = Video/Source``,
   ``media.role = Camera`` and ``node.description = name`` through GStreamer (``appsrc ! pipewiresink
   mode=provide``); ``send`` takes (h, w, 3) uint8 BGR frames and hands them on as I420 (what every PipeWire
-  camera client takes; cv2 converts it: 2.2 ms CPU a 720p frame against videoconvert's 3.8) without
+  camera client takes; cv2 converts it: 2.2 ms CPU a 720p frame against videoconvert's 3.7) without
   blocking: a frame no app takes is dropped.
 - ``in_use()`` says whether some app is linked to the node, learnt from PipeWire's own events (``pw-dump
   --monitor``: links whose output is our node), False while PipeWire is down; None when it cannot tell
