@@ -33,7 +33,7 @@ from stream_helpers import wait_for
 
 from vcamd import outputs
 from vcamd.config import OutputSettings
-from vcamd.outputs import pipewire
+from vcamd.outputs import pipewire, v4l2loopback
 from vcamd.outputs.fanout import FanOut
 from vcamd.outputs.pipewire import PipeWireCamera
 from vcamd.outputs.virtualcam import VirtualCamera
@@ -335,6 +335,11 @@ def test_devices_and_doctor_see_the_node_while_vcamd_runs(running: Running) -> N
                  f'ok    PipeWire camera: node "{NAME}" visible (id {node})'):
         assert line in doctor.stdout, doctor.stdout
     assert "v4l2loopback" not in doctor.stdout.split("PipeWire camera")[0], "backend pipewire needs no module"
+    if v4l2loopback.find_loopback(NAME) is None:  # auto: the PipeWire camera alone is enough
+        auto = subprocess.run([sys.executable, "-m", "vcamd", "doctor"], env=env, capture_output=True,
+                              text=True, timeout=60).stdout
+        assert "(optional while the PipeWire camera works; fix: " in auto, auto
+        assert "FAIL  v4l2loopback" not in auto and "FAIL  PipeWire" not in auto, auto
 
 
 def test_auto_without_a_loopback_device_opens_the_pipewire_camera(
