@@ -26,6 +26,7 @@ import logging
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -189,6 +190,14 @@ def _documents(stream: IO[str]) -> Any:
             lines = []
 
 
+def _end_with_parent() -> None:
+    """In the child: let the kernel end it when vcamd dies, even by SIGKILL (Linux prctl PR_SET_PDEATHSIG)."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
+
+
 class GraphWatch:
     """Follows PipeWire's graph through ``pw-dump --monitor``: our node's id and the links leaving it."""
 
@@ -201,7 +210,7 @@ class GraphWatch:
         self._in_use = False
         self._proc = subprocess.Popen(
             ["pw-dump", "--monitor", "-N"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            stdin=subprocess.DEVNULL, text=True,
+            stdin=subprocess.DEVNULL, text=True, preexec_fn=_end_with_parent,
         )
         self._thread = threading.Thread(target=self._run, name="vcamd-pipewire-watch", daemon=True)
         self._thread.start()
