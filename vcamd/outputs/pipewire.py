@@ -4,10 +4,10 @@ Promises:
 - ``unavailable()`` is "" when a PipeWire camera can be made here, else one line naming what is missing
   (PyGObject, the GStreamer PipeWire plugin, the PipeWire daemon) and the fix, with packages per distro.
 - ``PipeWireCamera(name, width, height, fps)`` provides a node with ``media.class = Video/Source``,
-  ``media.role = Camera`` and ``node.description = name`` through GStreamer (``appsrc ! pipewiresink
-  mode=provide``); ``send`` takes (h, w, 3) uint8 BGR frames and hands them on as I420 (what every PipeWire
-  camera client takes; cv2 converts it: 2.2 ms CPU a 720p frame against videoconvert's 3.7) without
-  blocking: a frame no app takes is dropped.
+  ``media.role = Camera``, ``media.type = Video`` and ``node.description = name`` through GStreamer
+  (``appsrc ! identity drop-allocation=true ! pipewiresink mode=provide``); ``send`` takes (h, w, 3) uint8
+  BGR frames and hands them on as I420 (what every PipeWire camera client takes; cv2 converts it: 2.2 ms
+  CPU a 720p frame against videoconvert's 3.7) without blocking: a frame no app takes is dropped.
 - ``in_use()`` says whether some app is linked to the node, learnt from PipeWire's own events (``pw-dump
   --monitor``: links whose output is our node), False while PipeWire is down; None when it cannot tell
   (``pw-dump`` missing). ``on_change`` (if given) is called from the watching thread when that changes.
