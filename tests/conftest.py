@@ -42,7 +42,7 @@ def _private_dirs(
     dirs = {"XDG_CONFIG_HOME": ".config", "XDG_CACHE_HOME": ".cache", "XDG_STATE_HOME": ".state",
             "XDG_RUNTIME_DIR": "run"}
     for var, sub in dirs.items():
-        (home / sub).mkdir()
+        (home / sub).mkdir(mode=0o700)  # platformdirs ignores a runtime dir others may read
         monkeypatch.setenv(var, str(home / sub))
     monkeypatch.setenv("HOME", str(home))
     yield

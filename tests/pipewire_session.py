@@ -4,7 +4,8 @@ Xvfb + xdg-desktop-portal(-gtk) with the camera granted. Every process it starts
 ``PipeWireSession(runtime_dir)`` starts D-Bus, pipewire and wireplumber with ``XDG_RUNTIME_DIR`` = a private
 folder; ``env`` is the environment a client of that session needs. ``restart_pipewire()`` kills pipewire
 and wireplumber (SIGKILL, as a crash) and starts them again; ``start_portal()`` adds the display and the
-Camera portal. ``nodes()`` is ``pw-dump``'s list of objects; ``close()`` ends everything, youngest first.
+Camera portal. ``objects()`` is ``pw-dump``'s list, ``camera_nodes(description)`` the ids of the camera nodes
+of that name; ``close()`` (or leaving ``with``) ends everything, youngest first.
 """
 
 from __future__ import annotations
@@ -192,9 +193,16 @@ class PipeWireSession:
         raise AssertionError(f'no PipeWire node "{description}" within {timeout} s')
 
     def close(self) -> None:
+        """End every process this session started, youngest first, by pid."""
         for proc in reversed(self._procs):
             _end(proc)
         self._procs.clear()
+
+    def __enter__(self) -> PipeWireSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _props(obj: dict[str, Any]) -> dict[str, Any]:

@@ -31,8 +31,9 @@ from conftest import VIDEOS
 from pipewire_session import PipeWireSession, missing_tools
 from stream_helpers import wait_for
 
+from vcamd import outputs
 from vcamd.config import OutputSettings
-from vcamd.outputs import pipewire
+from vcamd.outputs import pipewire, v4l2loopback
 from vcamd.outputs.fanout import FanOut
 from vcamd.outputs.pipewire import PipeWireCamera
 from vcamd.outputs.virtualcam import VirtualCamera
@@ -334,6 +335,26 @@ def test_devices_and_doctor_see_the_node_while_vcamd_runs(running: Running) -> N
                  f'ok    PipeWire camera: node "{NAME}" visible (id {node})'):
         assert line in doctor.stdout, doctor.stdout
     assert "v4l2loopback" not in doctor.stdout.split("PipeWire camera")[0], "backend pipewire needs no module"
+    if v4l2loopback.find_loopback(NAME) is None:  # auto: the PipeWire camera alone is enough
+        auto = subprocess.run([sys.executable, "-m", "vcamd", "doctor"], env=env, capture_output=True,
+                              text=True, timeout=60).stdout
+        assert "(optional while the PipeWire camera works; fix: " in auto, auto
+        assert "FAIL  v4l2loopback" not in auto and "FAIL  PipeWire" not in auto, auto
+
+
+def test_auto_without_a_loopback_device_opens_the_pipewire_camera(
+    running: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(running.session.runtime))  # this process joins the session
+    settings = OutputSettings(name="Auto Camera")  # backend "auto"; no v4l2loopback device has this label
+    assert outputs.targets(settings, "linux") == [outputs.Target("pipewire", None)]
+    out = outputs.open_output(settings, 640, 360, 30)
+    try:
+        assert out.backend == "pipewire" and out.size == (640, 360)
+        running.session.wait_camera_node("Auto Camera", timeout=10)
+    finally:
+        out.close()
+    wait_for(lambda: not running.session.camera_nodes("Auto Camera"), timeout=5, what="the node removed")
 
 
 def test_fan_out_feeds_both_outputs_and_pipewire_restarting_leaves_the_other_alone(

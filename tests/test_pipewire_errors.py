@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 from stream_helpers import CARPHONE
 
+from vcamd import outputs
+from vcamd.config import OutputSettings
+from vcamd.errors import VcamdError
 from vcamd.outputs import v4l2loopback
 
 needs_no_loopback = pytest.mark.skipif(v4l2loopback.find_loopback("VBG Camera") is not None,
@@ -67,3 +70,8 @@ def test_auto_with_neither_output_names_both_fixes(tmp_path: Path) -> None:
     assert 'sudo modprobe v4l2loopback video_nr=10 card_label="VBG Camera" exclusive_caps=1' in first
     assert "or, with no kernel module, a PipeWire camera: no PipeWire daemon" in first
     assert "systemctl --user enable --now pipewire wireplumber" in first
+
+
+def test_pipewire_elsewhere_than_linux_says_so() -> None:
+    with pytest.raises(VcamdError, match=r'"pipewire" is for Linux; set output.backend = "auto"'):
+        outputs.targets(OutputSettings(backend="pipewire"), "win32")

@@ -56,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--stats", action="store_true", help="log fps and per-stage ms every 5 s")
     run.add_argument("--camera", help="camera: index, /dev/videoN, or a video file/URL (overrides config)")
     run.add_argument("--effect", choices=EFFECTS, help="effect to start with (overrides config)")
-    run.add_argument("--output-backend", help="pyvirtualcam backend (overrides output.backend)")
+    run.add_argument("--output-backend",
+                     help="auto, v4l2loopback, pipewire or a pyvirtualcam backend (overrides output.backend)")
     run.set_defaults(handler=_lazy("vcamd.commands.run"))
 
     proc = sub.add_parser("process", parents=[common], help="apply an effect to image or video files")

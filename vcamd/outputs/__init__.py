@@ -84,6 +84,8 @@ PIPEWIRE = "pipewire"
 def targets(settings: OutputSettings, platform: str = sys.platform) -> list[Target]:
     """The outputs for ``settings`` on ``platform``, at least one (see the module's promises)."""
     if settings.backend == PIPEWIRE:
+        if not platform.startswith("linux"):
+            raise VcamdError('output.backend = "pipewire" is for Linux; set output.backend = "auto"')
         why = pipewire.unavailable()
         if why:
             raise VcamdError(f"output.backend = \"pipewire\": {why}")

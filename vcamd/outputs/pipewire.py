@@ -4,10 +4,10 @@ Promises:
 - ``unavailable()`` is "" when a PipeWire camera can be made here, else one line naming what is missing
   (PyGObject, the GStreamer PipeWire plugin, the PipeWire daemon) and the fix, with packages per distro.
 - ``PipeWireCamera(name, width, height, fps)`` provides a node with ``media.class = Video/Source``,
-  ``media.role = Camera`` and ``node.description = name`` through GStreamer (``appsrc ! pipewiresink
-  mode=provide``); ``send`` takes (h, w, 3) uint8 BGR frames and hands them on as I420 (what every PipeWire
-  camera client takes; cv2 converts it: 2.2 ms CPU a 720p frame against videoconvert's 3.8) without
-  blocking: a frame no app takes is dropped.
+  ``media.role = Camera``, ``media.type = Video`` and ``node.description = name`` through GStreamer
+  (``appsrc ! identity drop-allocation=true ! pipewiresink mode=provide``); ``send`` takes (h, w, 3) uint8
+  BGR frames and hands them on as I420 (what every PipeWire camera client takes; cv2 converts it: 2.2 ms
+  CPU a 720p frame against videoconvert's 3.7) without blocking: a frame no app takes is dropped.
 - ``in_use()`` says whether some app is linked to the node, learnt from PipeWire's own events (``pw-dump
   --monitor``: links whose output is our node), False while PipeWire is down; None when it cannot tell
   (``pw-dump`` missing). ``on_change`` (if given) is called from the watching thread when that changes.
@@ -26,6 +26,7 @@ import logging
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -189,6 +190,14 @@ def _documents(stream: IO[str]) -> Any:
             lines = []
 
 
+def _end_with_parent() -> None:
+    """In the child: let the kernel end it when vcamd dies, even by SIGKILL (Linux prctl PR_SET_PDEATHSIG)."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
+
+
 class GraphWatch:
     """Follows PipeWire's graph through ``pw-dump --monitor``: our node's id and the links leaving it."""
 
@@ -201,7 +210,7 @@ class GraphWatch:
         self._in_use = False
         self._proc = subprocess.Popen(
             ["pw-dump", "--monitor", "-N"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            stdin=subprocess.DEVNULL, text=True,
+            stdin=subprocess.DEVNULL, text=True, preexec_fn=_end_with_parent,
         )
         self._thread = threading.Thread(target=self._run, name="vcamd-pipewire-watch", daemon=True)
         self._thread.start()
@@ -284,7 +293,6 @@ class PipeWireCamera:
         self._next_socket_check = 0.0
         self._retry_at = 0.0
         self._backoff = BACKOFF_FIRST
-        self._was_in_use = False
         self._closed = False
         self._i420 = np.empty((height * 3 // 2, width), np.uint8)
         self._start()

@@ -9,12 +9,12 @@ Promises:
 - The settings file is polled: a change takes effect within a second, between frames, all at once; a bad
   one is logged (file, key, value) and the last good settings keep running. Command-line overrides hold until
   that key is edited in the file or changed through :meth:`Daemon.apply`.
-- Pause when unused (where the device is a file apps open: v4l2loopback; or where the output tells, through
-  ``Output.in_use()``: the PipeWire camera's links): with no other process reading the virtual camera, the
-  webcam is released within 2 s and a still frame goes out at ``daemon.idle_fps``; an app opening the
-  device gets live video within a second. Privacy sends a card (or ``daemon.privacy_image``) and releases
-  the webcam; a missing or busy camera sends a card while the camera retries.
+- Pause when unused (where the device is a file apps open: v4l2loopback): with no other process reading the
+  virtual camera, the webcam is released within 2 s and a still frame goes out at ``daemon.idle_fps``; an app
+  opening the device gets live video within a second. Privacy sends a card (or ``daemon.privacy_image``)
+  and releases the webcam; a missing or busy camera sends a card while the camera retries.
 - A frame the pipeline fails on is logged once per distinct error and sent untreated.
+- An output that tells who reads it (``Output.in_use()``: the PipeWire camera's links) pauses the same way.
 """
 
 from __future__ import annotations
