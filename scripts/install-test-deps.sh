@@ -20,6 +20,7 @@ want_cmd desktop-file-validate desktop-file-utils
 want_cmd dbus-run-session dbus
 want_cmd gcc gcc
 want_cmd pkg-config pkg-config
+want_cmd strace strace  # the "no phone home" test traces the daemon's system calls
 for pkg in gir1.2-gtk-3.0 libgirepository1.0-dev libcairo2-dev python3-dev fonts-dejavu-core adwaita-icon-theme; do
   want_pkg "$pkg"
 done

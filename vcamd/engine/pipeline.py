@@ -75,11 +75,13 @@ class Pipeline:
             segmenter = None
             if needs_model:
                 same_model = current is not None and current.segmenter is not None and (
-                    (current.cfg.segmentation.model, current.cfg.segmentation.refine)
-                    == (cfg.segmentation.model, cfg.segmentation.refine)
+                    (current.cfg.segmentation.model, current.cfg.segmentation.refine,
+                     current.cfg.segmentation.runtime)
+                    == (cfg.segmentation.model, cfg.segmentation.refine, cfg.segmentation.runtime)
                 )
                 segmenter = current.segmenter if same_model and current else Segmenter(
-                    cfg.segmentation.model, video=self.video, refine=cfg.segmentation.refine
+                    cfg.segmentation.model, video=self.video, refine=cfg.segmentation.refine,
+                    runtime=cfg.segmentation.runtime,
                 )
             matte = Matte(cfg.segmentation, video=self.video)
             if current is not None and current.matte.settings.model == cfg.segmentation.model:
