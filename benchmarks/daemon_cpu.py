@@ -1,6 +1,7 @@
 """The whole daemon's CPU, the way a laptop feels it: ``vcamd run --no-tray`` on an MJPEG webcam stand-in.
 
     .venv/bin/python benchmarks/daemon_cpu.py [--json] [--seconds S] [--rounds N] [--sizes 1280x720,...]
+                                              [--tree NAME=DIR ...]
 
 For each size, a 30 fps MJPEG ``.avi`` is made from ../shared/data/videos/maxine_webcam_part1.mp4 in a
 temporary folder (decoded like a UVC webcam's MJPEG stream; the daemon loops the file). The daemon runs as
@@ -9,7 +10,9 @@ pyvirtualcam backend that converts each frame to I420 as pyvirtualcam's v4l2loop
 conversion is part of the bill) and counts frames. Beside it, the decode-only floor: a process that reads
 the same clip with ``cv2.VideoCapture``, paced at 30 fps, and does nothing else.
 
-The two are interleaved over ``--rounds`` rounds; each measurement skips ``--warmup`` seconds and then
+``--tree NAME=DIR`` (repeatable) runs the daemon from another checkout too (``PYTHONPATH=DIR``), e.g. the
+code before a change, interleaved with this one, so before and after share the machine's load. The
+processes are interleaved over ``--rounds`` rounds; each measurement skips ``--warmup`` seconds and then
 reads per-thread CPU from ``/proc/PID/task/TID/stat`` (utime + stime, fields 14 + 15) over ``--seconds``
 seconds. Threads carry their Python names (the child names its OS threads after them; native threads of
 the model runtime keep theirs). CPU is given as % of one core; the table shows medians over the rounds and
@@ -185,8 +188,9 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
-def run_daemon(clip: Path, folder: Path, warmup: float, seconds: float) -> dict[str, Any]:
-    """One measurement of the daemon on ``clip``; adds ``fps_out`` from the backend's counter."""
+def run_daemon(clip: Path, folder: Path, warmup: float, seconds: float, tree: Path = ROOT) -> dict[str, Any]:
+    """One measurement of the daemon (from checkout ``tree``) on ``clip``; adds ``fps_out`` from the
+    backend's counter."""
     cfg = folder / "config.toml"
     cfg.write_text(
         f'[camera]\ndevice = "{clip}"\n[output]\nbackend = "i420"\n[effect]\nname = "blur"\n'
@@ -195,12 +199,13 @@ def run_daemon(clip: Path, folder: Path, warmup: float, seconds: float) -> dict[
     )
     count = folder / "count.txt"
     count.unlink(missing_ok=True)
-    env = dict(os.environ, PYTHONPATH=str(ROOT), GLOG_minloglevel="2")
+    env = dict(os.environ, PYTHONPATH=str(tree), GLOG_minloglevel="2")
     env.setdefault("VCAMD_MODEL_DIR", str(SHARED / "models"))
     for var, sub in (("HOME", "home"), ("XDG_RUNTIME_DIR", "run")):
         (folder / sub).mkdir(exist_ok=True, mode=0o700)
         env[var] = str(folder / sub)
-    proc = subprocess.Popen([sys.executable, __file__, "--_daemon", str(cfg), str(count)], env=env,
+    me = str(Path(__file__).resolve())
+    proc = subprocess.Popen([sys.executable, me, "--_daemon", str(cfg), str(count)], env=env,
                             stderr=subprocess.DEVNULL)
     try:
         c0 = _read_count(count, warmup, proc)
@@ -258,13 +263,12 @@ def render(results: dict[str, dict[str, Any]], load: str) -> str:
     lines = ["| size | what | CPU % of one core (median) | spread over rounds | per thread (median %) |",
              "|---|---|---:|---:|---|"]
     for size, r in results.items():
-        for what in ("daemon", "floor"):
-            s = r[what]
+        for what, s in r.items():
             threads = ", ".join(f"{n} {v:.1f}" for n, v in s["threads"].items())
-            label = f"vcamd run, {s['fps_out']:.1f} fps out" if what == "daemon" else "decode-only floor"
+            label = "decode-only floor" if what == "floor" else f"{what}, {s['fps_out']:.1f} fps out"
             lines.append(f"| {size} | {label} | {s['total']:.1f} | {s['min']:.1f}..{s['max']:.1f} | "
                          f"{threads} |")
-    return "\n".join(lines) + f"\n\nload before the run: {load}\n"
+    return "\n".join(lines) + f"\n\nload (1, 5, 15 min) before and after: {load}\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -274,6 +278,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds (daemon, floor) per size")
     p.add_argument("--seconds", type=float, default=15.0, help="measured seconds per process")
     p.add_argument("--warmup", type=float, default=5.0, help="seconds skipped after the first frames")
+    p.add_argument("--tree", action="append", default=[], metavar="NAME=DIR",
+                   help="also run the daemon from checkout DIR, labelled NAME (repeatable)")
     p.add_argument("--_daemon", nargs=2, help=argparse.SUPPRESS)
     p.add_argument("--_decode", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -281,17 +287,24 @@ def main(argv: list[str] | None = None) -> int:
         return _daemon_child(*args._daemon)
     if args._decode:
         return _decode_child(args._decode)
+    trees = {"vcamd run": ROOT}
+    for item in args.tree:
+        name, _, folder = item.partition("=")
+        trees[name] = Path(folder).resolve()
     load = Path("/proc/loadavg").read_text().strip()
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="vcamd-cpu-") as tmp:
         for text in args.sizes.split(","):
             w, h = (int(v) for v in text.split("x"))
             clip = make_clip(Path(tmp), (w, h))
-            daemon, floor = [], []
+            samples: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
+            samples["floor"] = []
             for _ in range(args.rounds):
-                daemon.append(run_daemon(clip, Path(tmp), args.warmup, args.seconds))
-                floor.append(run_floor(clip, args.warmup, args.seconds))
-            results[text] = {"daemon": summarise(daemon), "floor": summarise(floor)}
+                for name, tree in trees.items():
+                    samples[name].append(run_daemon(clip, Path(tmp), args.warmup, args.seconds, tree))
+                samples["floor"].append(run_floor(clip, args.warmup, args.seconds))
+            results[text] = {name: summarise(v) for name, v in samples.items()}
+    load += " / " + " ".join(Path("/proc/loadavg").read_text().split()[:3])
     if args.json:
         sys.stdout.write(json.dumps({"load": load, "results": results}, indent=2) + "\n")
     else:

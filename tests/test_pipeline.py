@@ -82,6 +82,20 @@ def test_compositor_blends_real_mattes_exactly(crop: tuple[int, int]) -> None:
     assert np.array_equal(scratch, out)
 
 
+def test_compositor_restores_a_static_background_only_where_the_person_was() -> None:
+    """The same background buffer frame after frame (an image effect), the person moving: every frame
+    equals the full blend, though only last frame's person blocks are restored from the background."""
+    fg = cv2.imread(str(AISEGMENT[0]))
+    bg = cv2.imread(str(AISEGMENT[5]))
+    with Pipeline(_cfg(name="transparent"), video=False) as p:
+        alpha = p.process(fg)[:, :, 3].copy()
+    comp, ref = Compositor(), Compositor()
+    for shift in (0, 40, 80, -60):
+        moved = np.ascontiguousarray(np.roll(alpha, shift, axis=1))
+        out = comp.blend(fg, bg, moved, static=True)
+        assert np.array_equal(out, ref.blend_full(fg, bg, moved)), shift
+
+
 def test_compositor_edge_cases() -> None:
     rng = np.random.default_rng(1)
     fg = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)

@@ -61,6 +61,9 @@ class Effect:
     needs_matte = True
     #: True when ``render`` rebuilds its buffer every frame, so the compositor may blend into it in place.
     scratch_background = False
+    #: True when a buffer ``render`` returns again is unchanged (a new picture comes in a new buffer), so the
+    #: compositor restores only where the person was.
+    static_background = False
 
     def render(self, frame: np.ndarray, matte: MatteResult, t: float) -> np.ndarray:
         raise NotImplementedError
@@ -130,6 +133,8 @@ class BlurEffect(Effect):
 class ColorEffect(Effect):
     """A flat colour."""
 
+    static_background = True
+
     def __init__(self, color: str) -> None:
         self.bgr = parse_color(color)
         self._out: np.ndarray | None = None
@@ -175,6 +180,8 @@ class DesaturateEffect(Effect):
 class ImageEffect(Effect):
     """A still picture, cover-fitted once per output size."""
 
+    static_background = True
+
     def __init__(self, path: str) -> None:
         self.path = path
         self.image = read_image(path)
@@ -188,6 +195,8 @@ class ImageEffect(Effect):
 
 class SlideshowEffect(Effect):
     """The images of a folder in name order, one every ``interval`` seconds; ``next``/``previous`` step."""
+
+    static_background = True
 
     def __init__(self, folder: str, interval: float) -> None:
         p = Path(folder).expanduser()
@@ -242,6 +251,8 @@ class VideoEffect(Effect):
     """A looping background video, run by stream time: at time ``t`` it shows its frame
     ``int(t * its_fps)`` modulo its length, so it keeps its own speed at any output frame rate, one decoded
     frame per output frame at most (a slower output skips frames, a faster one repeats them)."""
+
+    static_background = True  # each new frame is cover-fitted into a new buffer
 
     def __init__(self, path: str) -> None:
         p = Path(path).expanduser()
