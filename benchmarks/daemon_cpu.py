@@ -74,6 +74,7 @@ def _daemon_child(config_path: str, count_file: str) -> int:
             self._convert = fourcc == bgr
             self._yuv = np.empty((height * 3 // 2, width), np.uint8)
             self._shape = (height, width, 3)
+            self._device = device or "i420-counting"
             self.count = 0
 
         def send(self, frame: np.ndarray) -> None:
@@ -87,7 +88,7 @@ def _daemon_child(config_path: str, count_file: str) -> int:
             pass
 
         def device(self) -> str:
-            return "i420-counting"
+            return self._device
 
         def native_fourcc(self) -> int:
             return i420
@@ -188,13 +189,18 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
-def run_daemon(clip: Path, folder: Path, warmup: float, seconds: float, tree: Path = ROOT) -> dict[str, Any]:
+def run_daemon(clip: Path, folder: Path, warmup: float, seconds: float, tree: Path = ROOT, *,
+               idle: bool = False) -> dict[str, Any]:
     """One measurement of the daemon (from checkout ``tree``) on ``clip``; adds ``fps_out`` from the
-    backend's counter."""
+    backend's counter. ``idle``: pause_when_unused on, and no app reads the (file standing in for the)
+    device, so the daemon idles: camera released, a card at daemon.idle_fps."""
     cfg = folder / "config.toml"
+    device = folder / "video-idle"
+    device.touch()
     cfg.write_text(
-        f'[camera]\ndevice = "{clip}"\n[output]\nbackend = "i420"\n[effect]\nname = "blur"\n'
-        "[daemon]\npause_when_unused = false\n",
+        f'[camera]\ndevice = "{clip}"\n[output]\nbackend = "i420"\n'
+        + (f'device = "{device}"\n' if idle else "")
+        + f'[effect]\nname = "blur"\n[daemon]\npause_when_unused = {str(idle).lower()}\n',
         encoding="utf-8",
     )
     count = folder / "count.txt"
@@ -208,9 +214,13 @@ def run_daemon(clip: Path, folder: Path, warmup: float, seconds: float, tree: Pa
     proc = subprocess.Popen([sys.executable, me, "--_daemon", str(cfg), str(count)], env=env,
                             stderr=subprocess.DEVNULL)
     try:
-        c0 = _read_count(count, warmup, proc)
-        result = measure(proc, 0.0, seconds)
-        c1 = _read_count(count, 0.0, proc)
+        if idle:  # no counter file: one frame in COUNT_FILE_EVERY is too few at the idle rate
+            result = measure(proc, warmup + 3.0, seconds)
+            c0 = c1 = (0, 0.0)
+        else:
+            c0 = _read_count(count, warmup, proc)
+            result = measure(proc, 0.0, seconds)
+            c1 = _read_count(count, 0.0, proc)
     finally:
         _stop(proc)
     result["fps_out"] = (c1[0] - c0[0]) / max(c1[1] - c0[1], 1e-6)
@@ -265,7 +275,8 @@ def render(results: dict[str, dict[str, Any]], load: str) -> str:
     for size, r in results.items():
         for what, s in r.items():
             threads = ", ".join(f"{n} {v:.1f}" for n, v in s["threads"].items())
-            label = "decode-only floor" if what == "floor" else f"{what}, {s['fps_out']:.1f} fps out"
+            label = {"floor": "decode-only floor", "idle": "vcamd run, idle (pause_when_unused, no app)"}.get(
+                what, f"{what}, {s.get('fps_out', 0.0):.1f} fps out")
             lines.append(f"| {size} | {label} | {s['total']:.1f} | {s['min']:.1f}..{s['max']:.1f} | "
                          f"{threads} |")
     return "\n".join(lines) + f"\n\nload (1, 5, 15 min) before and after: {load}\n"
@@ -278,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds (daemon, floor) per size")
     p.add_argument("--seconds", type=float, default=15.0, help="measured seconds per process")
     p.add_argument("--warmup", type=float, default=5.0, help="seconds skipped after the first frames")
+    p.add_argument("--idle", action="store_true", help="also measure the idle daemon (pause, no reader)")
     p.add_argument("--tree", action="append", default=[], metavar="NAME=DIR",
                    help="also run the daemon from checkout DIR, labelled NAME (repeatable)")
     p.add_argument("--_daemon", nargs=2, help=argparse.SUPPRESS)
@@ -303,6 +315,9 @@ def main(argv: list[str] | None = None) -> int:
                 for name, tree in trees.items():
                     samples[name].append(run_daemon(clip, Path(tmp), args.warmup, args.seconds, tree))
                 samples["floor"].append(run_floor(clip, args.warmup, args.seconds))
+                if args.idle:
+                    samples.setdefault("idle", []).append(
+                        run_daemon(clip, Path(tmp), args.warmup, args.seconds, idle=True))
             results[text] = {name: summarise(v) for name, v in samples.items()}
     load += " / " + " ".join(Path("/proc/loadavg").read_text().split()[:3])
     if args.json:
