@@ -11,7 +11,7 @@ Promises:
   A width that is not a multiple of 8 takes the same path for its first whole words (the last few columns
   are blended directly).
 - ``static=True`` says ``bg`` is the same unchanged picture as last frame's when it is the same buffer
-  (image, colour, slideshow backgrounds): then only the blocks the person covered last frame are restored
+  (image and colour backgrounds): then only the blocks the person covered last frame are restored
   from it, not the whole frame.
 """
 

@@ -196,8 +196,6 @@ class ImageEffect(Effect):
 class SlideshowEffect(Effect):
     """The images of a folder in name order, one every ``interval`` seconds; ``next``/``previous`` step."""
 
-    static_background = True
-
     def __init__(self, folder: str, interval: float) -> None:
         p = Path(folder).expanduser()
         if not folder or not p.is_dir():
@@ -251,8 +249,6 @@ class VideoEffect(Effect):
     """A looping background video, run by stream time: at time ``t`` it shows its frame
     ``int(t * its_fps)`` modulo its length, so it keeps its own speed at any output frame rate, one decoded
     frame per output frame at most (a slower output skips frames, a faster one repeats them)."""
-
-    static_background = True  # each new frame is cover-fitted into a new buffer
 
     def __init__(self, path: str) -> None:
         p = Path(path).expanduser()
