@@ -10,7 +10,7 @@ Promises:
 - In a stream, the model is not run on every frame while nothing moves: when less than STILL_SHARE of the
   picture changed since the previous frame, the last confidence is used again for up to
   STILL_MODEL_EVERY - 1 frames in a row (the matte's guided filter still follows the current picture);
-  any frame where the picture moves runs the model.
+  any frame where the picture moves runs the model. ``model_runs`` counts the frames the model ran on.
 """
 
 from __future__ import annotations
