@@ -74,8 +74,11 @@ def _can_trace() -> str:
         return "Linux only"
     if not shutil.which("strace") or not shutil.which("unshare"):
         return "needs strace and unshare (scripts/install-test-deps.sh)"
-    r = subprocess.run(["unshare", "-n", "true"], capture_output=True)
-    return "" if r.returncode == 0 else "unshare -n is not allowed here (needs root or user namespaces)"
+    r = subprocess.run(["unshare", "-n", "strace", "-f", "-qq", "--seccomp-bpf", "-e", "trace=execve", "-o",
+                        os.devnull, "true"], capture_output=True)
+    return "" if r.returncode == 0 else (
+        "unshare -n strace is not allowed here (needs root, or user namespaces and ptrace): "
+        + r.stderr.decode(errors="replace").strip()[:200])
 
 
 needs_trace = pytest.mark.skipif(bool(_can_trace()), reason=_can_trace() or "ok")
