@@ -126,7 +126,7 @@ class BlurEffect(Effect):
         small_u8 = cv2.convertScaleAbs(cv2.divide(num, cv2.merge([den] * 3)))
         if self._out is None or self._out.shape != frame.shape:
             self._out = np.empty_like(frame)
-        cv2.resize(small_u8, (w, h), dst=self._out, interpolation=cv2.INTER_LINEAR)
+        media.upscale(small_u8, (w, h), dst=self._out)
         return self._out
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from vcamd import media
 from vcamd.config import SegmentationSettings
 from vcamd.engine.types import EMPTY, MatteResult, Region
 
@@ -189,5 +190,5 @@ class Matte:
             small = self._plain(conf)
         if self._full is None or self._full.shape != (h, w):
             self._full = np.empty((h, w), np.uint8)
-        cv2.resize(small, (w, h), dst=self._full, interpolation=cv2.INTER_LINEAR)
+        media.upscale(small, (w, h), dst=self._full)
         return MatteResult(small, self._full)
