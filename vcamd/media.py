@@ -92,7 +92,7 @@ def upscale(img: np.ndarray, size: tuple[int, int], dst: np.ndarray | None = Non
     and within one level of its result, into ``dst`` when given.
 
     Done as an affine warp, which costs a third to a half of ``cv2.resize`` for the large enlargements of
-    the engine (a 125-pixel-wide blur or the 320-pixel matte grid up to 720p or 1080p). Like INTER_LINEAR
+    the engine (a 125-pixel-wide blur up to 720p or 1080p). Like INTER_LINEAR
     it samples, never averages: for shrinking use ``cv2.resize`` with INTER_AREA.
     """
     h, w = img.shape[:2]

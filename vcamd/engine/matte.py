@@ -22,7 +22,6 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from vcamd import media
 from vcamd.config import SegmentationSettings
 from vcamd.engine.types import EMPTY, MatteResult, Region
 
@@ -190,5 +189,6 @@ class Matte:
             small = self._plain(conf)
         if self._full is None or self._full.shape != (h, w):
             self._full = np.empty((h, w), np.uint8)
-        media.upscale(small, (w, h), dst=self._full)
+        # cv2.resize, not media.upscale: the warp's last-bit differences lowered boundary F by 0.02 points.
+        cv2.resize(small, (w, h), dst=self._full, interpolation=cv2.INTER_LINEAR)
         return MatteResult(small, self._full)
