@@ -24,6 +24,7 @@ want_cmd dbus-send dbus-bin
 want_cmd xfce4-panel xfce4-panel
 want_cmd xfwm4 xfwm4
 want_cmd xprop x11-utils
+want_cmd strace strace  # the "no phone home" test traces the daemon's system calls
 for pkg in fonts-dejavu-core adwaita-icon-theme; do
   want_pkg "$pkg"
 done

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -24,7 +25,8 @@ def test_json_has_exactly_the_promised_keys(
 ) -> None:
     monkeypatch.setenv("VCAMD_DATA_DIR", str(DATA))
     result = _json(capsys, "--size", "320x180", "--frames", "4")
-    assert list(result) == ["size", "effect", "frames", "vcamd", "naive", "cpu_ratio"]
+    assert list(result) == ["size", "effect", "frames", "vcamd", "naive", "cpu_ratio", "cpu_ratio_min",
+                            "cpu_ratio_max", "rounds"]
     assert (result["size"], result["effect"], result["frames"]) == ("320x180", "blur", 4)
     for side in ("vcamd", "naive"):
         timing = result[side]
@@ -33,7 +35,23 @@ def test_json_has_exactly_the_promised_keys(
         assert all(isinstance(v, float) and v > 0 for v in timing.values())
     vc, nv = result["vcamd"], result["naive"]
     assert isinstance(vc, dict) and isinstance(nv, dict)
+    assert result["rounds"] == 1  # 4 frames: one block of each
     assert result["cpu_ratio"] == pytest.approx(nv["cpu_ms_per_frame"] / vc["cpu_ms_per_frame"], rel=0.02)
+    assert result["cpu_ratio_min"] == result["cpu_ratio"] == result["cpu_ratio_max"]
+
+
+def test_blocks_interleave_abba_and_each_pipeline_keeps_its_own_stream() -> None:
+    calls: list[tuple[str, float]] = []
+    frames = [np.zeros((2, 2, 3), np.uint8)]
+    a = bench.Runner(lambda f, t: calls.append(("a", t)), frames)
+    b = bench.Runner(lambda f, t: calls.append(("b", t)), frames)
+    ratios = bench.interleave(a, b, 3 * bench.BLOCK, block=bench.BLOCK)
+    assert len(ratios) == 3 and a.count == b.count == 3 * bench.BLOCK
+    runs = [calls[0][0]] + [c[0] for prev, c in itertools.pairwise(calls) if c[0] != prev[0]]
+    # warm-up a, b; then rounds ab, ba, ab: the middle b-b and a-a blocks run on
+    assert "".join(runs) == "ababab"
+    times = [i / bench.FPS for i in range(bench.WARMUP + 3 * bench.BLOCK)]
+    assert [t for who, t in calls if who == "b"] == times
 
 
 def test_frames_come_from_the_shared_clip_or_are_generated(

@@ -129,6 +129,7 @@ def test_command_line_overrides_hold_until_that_key_is_edited(
         setup.write(effect={"name": "none", "color": "#ff0000"})
         frames_where(rec, lambda f: share(f, RED) == 0, n=10, what="no effect: the file's new effect.name")
         wait_for(lambda: "stats: in " in caplog.text, what="--stats logging")
+        assert " % · latency" in caplog.text and "% CPU" in daemon.status().line()
 
 
 def test_a_broken_edit_keeps_the_last_good_settings(setup: Setup, caplog: pytest.LogCaptureFixture) -> None:

@@ -82,6 +82,20 @@ def test_compositor_blends_real_mattes_exactly(crop: tuple[int, int]) -> None:
     assert np.array_equal(scratch, out)
 
 
+def test_compositor_restores_a_static_background_only_where_the_person_was() -> None:
+    """The same background buffer frame after frame (an image effect), the person moving: every frame
+    equals the full blend, though only last frame's person blocks are restored from the background."""
+    fg = cv2.imread(str(AISEGMENT[0]))
+    bg = cv2.imread(str(AISEGMENT[5]))
+    with Pipeline(_cfg(name="transparent"), video=False) as p:
+        alpha = p.process(fg)[:, :, 3].copy()
+    comp, ref = Compositor(), Compositor()
+    for shift in (0, 40, 80, -60):
+        moved = np.ascontiguousarray(np.roll(alpha, shift, axis=1))
+        out = comp.blend(fg, bg, moved, static=True)
+        assert np.array_equal(out, ref.blend_full(fg, bg, moved)), shift
+
+
 def test_compositor_edge_cases() -> None:
     rng = np.random.default_rng(1)
     fg = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
@@ -107,3 +121,25 @@ def test_video_mode_on_a_real_clip() -> None:
     assert times.segment > 0 and times.composite > 0 and times.total >= times.segment
     diff = np.abs(out.astype(int) - frames[-1]).sum(axis=2)
     assert 0.05 < (diff == 0).mean() < 0.95  # the person untouched, the background changed
+
+
+def test_the_model_rests_on_still_frames_and_runs_on_every_moving_one() -> None:
+    """A still picture runs the model on every STILL_MODEL_EVERY-th frame; a picture panning by 4 px a
+    frame runs it on every frame; a frame with the confidence reused still shows the person."""
+    from vcamd.engine import pipeline
+
+    still = cv2.resize(cv2.imread(str(AISEGMENT[0])), (640, 360))
+    with Pipeline(_cfg(name="transparent"), video=True) as p:
+        for i in range(31):
+            p.process(still, i / 30)
+        assert p.model_runs == 1 + 30 // pipeline.STILL_MODEL_EVERY
+        alpha = p.process(still, 1.1)[:, :, 3].copy()
+        runs = p.model_runs
+        p.process(np.ascontiguousarray(still[:, ::-1]), 1.2)  # the picture changed: the model runs
+        assert p.model_runs == runs + 1
+    wide = cv2.resize(still, (1280, 360))
+    with Pipeline(_cfg(name="transparent"), video=True) as p:
+        for i in range(20):
+            p.process(np.ascontiguousarray(wide[:, 4 * i : 4 * i + 640]), i / 30)
+        assert p.model_runs == 20
+    assert 0.1 < (alpha > 127).mean() < 0.9

@@ -49,7 +49,8 @@ class FileControl:
 
     def status(self) -> Status:
         state = State.PRIVACY if self._cfg.daemon.privacy else State.LIVE
-        return Status(state=state, effect=self._cfg.effect.name, fps_out=30.0, ms_per_frame=5.0)
+        return Status(state=state, effect=self._cfg.effect.name, fps_out=30.0, ms_per_frame=5.0,
+                      cpu_percent=12.0)
 
     def settings(self) -> config.Config:
         return self._cfg
@@ -293,7 +294,7 @@ def test_menu_items_drive_the_control(desktop: Desktop, config_file: Path, tmp_p
         assert [i.text for i in menu if i.text != "- - - -"][1:] == [
             "Effect", "Background", "Blur strength", "Mirror", "Pause camera", "Start at login",
             "Open config", "Quit"]
-        assert tray.status_line() == "live · blur · 30.0 fps · 5.0 ms"
+        assert tray.status_line() == "live · blur · 30.0 fps · 5.0 ms · 12 % CPU"
         assert find(menu, "Effect", "Blur").checked and not find(menu, "Effect", "Off").checked
 
         click(tray, "Effect", "Desaturate")

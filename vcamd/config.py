@@ -166,6 +166,12 @@ class SegmentationSettings(_Section):
         description="Look closer at you (a crop around you), snap the matte's edges to the camera picture, "
         "and smooth only where the picture is still.",
     )
+    runtime: Literal["litert", "mediapipe"] = Field(
+        "litert",
+        description='What runs the model: "litert" (Google AI Edge LiteRT, offline and quiet) or "mediapipe" '
+        "(MediaPipe Tasks: needs pip install 'vcamd[mediapipe]'; its PyPI wheels send usage statistics to "
+        "Google).",
+    )
 
 
 class DaemonSettings(_Section):

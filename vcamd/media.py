@@ -87,6 +87,20 @@ def cover_fit(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.ascontiguousarray(resized[y : y + h, x : x + w])
 
 
+def upscale(img: np.ndarray, size: tuple[int, int], dst: np.ndarray | None = None) -> np.ndarray:
+    """``img`` resized bilinearly to ``size`` (w, h) with the pixel centres of ``cv2.resize(INTER_LINEAR)``
+    and within one level of its result, into ``dst`` when given.
+
+    Done as an affine warp, which costs a third to a half of ``cv2.resize`` for the large enlargements of
+    the engine (a 125-pixel-wide blur up to 720p or 1080p). Like INTER_LINEAR
+    it samples, never averages: for shrinking use ``cv2.resize`` with INTER_AREA.
+    """
+    h, w = img.shape[:2]
+    sx, sy = size[0] / w, size[1] / h
+    m = np.array([[sx, 0.0, (sx - 1.0) / 2.0], [0.0, sy, (sy - 1.0) / 2.0]], np.float32)
+    return cv2.warpAffine(img, m, size, dst=dst, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
 def write_image(path: Path, img: np.ndarray) -> None:
     """Write ``img`` (BGR, or BGRA for png) atomically, in the format of ``path``'s extension."""
     params = [cv2.IMWRITE_JPEG_QUALITY, 95] if path.suffix.lower() in (".jpg", ".jpeg") else []

@@ -200,7 +200,7 @@ def _daemon() -> Check:
 
 def _versions() -> Check:
     parts = [f"vcamd {__version__}", f"python {platform.python_version()}"]
-    for dist in ("mediapipe", "opencv-contrib-python", "pyvirtualcam", "numpy", "pystray"):
+    for dist in ("ai-edge-litert", "mediapipe", "opencv-contrib-python", "pyvirtualcam", "numpy", "pystray"):
         try:
             parts.append(f"{dist} {importlib.metadata.version(dist)}")
         except importlib.metadata.PackageNotFoundError:

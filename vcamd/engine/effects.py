@@ -61,6 +61,9 @@ class Effect:
     needs_matte = True
     #: True when ``render`` rebuilds its buffer every frame, so the compositor may blend into it in place.
     scratch_background = False
+    #: True when a buffer ``render`` returns again is unchanged (a new picture comes in a new buffer), so the
+    #: compositor restores only where the person was.
+    static_background = False
 
     def render(self, frame: np.ndarray, matte: MatteResult, t: float) -> np.ndarray:
         raise NotImplementedError
@@ -123,12 +126,14 @@ class BlurEffect(Effect):
         small_u8 = cv2.convertScaleAbs(cv2.divide(num, cv2.merge([den] * 3)))
         if self._out is None or self._out.shape != frame.shape:
             self._out = np.empty_like(frame)
-        cv2.resize(small_u8, (w, h), dst=self._out, interpolation=cv2.INTER_LINEAR)
+        media.upscale(small_u8, (w, h), dst=self._out)
         return self._out
 
 
 class ColorEffect(Effect):
     """A flat colour."""
+
+    static_background = True
 
     def __init__(self, color: str) -> None:
         self.bgr = parse_color(color)
@@ -174,6 +179,8 @@ class DesaturateEffect(Effect):
 
 class ImageEffect(Effect):
     """A still picture, cover-fitted once per output size."""
+
+    static_background = True
 
     def __init__(self, path: str) -> None:
         self.path = path

@@ -7,6 +7,10 @@ Promises:
   caller's thread, raising :class:`VcamdError` and keeping the old settings if they are bad, and the new
   settings take effect all at once at the start of the next frame.
 - ``last_ms`` holds the per-stage wall time of the last frame (segment, matte, effect, composite).
+- In a stream, the model is not run on every frame while nothing moves: when less than STILL_SHARE of the
+  picture changed since the previous frame, the last confidence is used again for up to
+  STILL_MODEL_EVERY - 1 frames in a row (the matte's guided filter still follows the current picture);
+  any frame where the picture moves runs the model. ``model_runs`` counts the frames the model ran on.
 """
 
 from __future__ import annotations
@@ -27,6 +31,11 @@ from vcamd.engine.segmenter import Segmenter
 from vcamd.engine.types import EMPTY
 
 log = logging.getLogger(__name__)
+
+#: A frame counts as still when less than this share of the matte's work grid changed.
+STILL_SHARE = 0.005
+#: On still frames the model runs on every this-many-th frame.
+STILL_MODEL_EVERY = 3
 
 
 @dataclass
@@ -66,6 +75,10 @@ class Pipeline:
         self._stage = self._build(self.cfg, None)
         self._compositor = Compositor()
         self._mirror_buf: np.ndarray | None = None
+        self._conf: np.ndarray | None = None
+        self._conf_key: tuple[object, ...] = ()
+        self._reused = 0
+        self.model_runs = 0
         self.last_ms = StageTimes()
 
     def _build(self, cfg: Config, current: _Stage | None) -> _Stage:
@@ -75,11 +88,13 @@ class Pipeline:
             segmenter = None
             if needs_model:
                 same_model = current is not None and current.segmenter is not None and (
-                    (current.cfg.segmentation.model, current.cfg.segmentation.refine)
-                    == (cfg.segmentation.model, cfg.segmentation.refine)
+                    (current.cfg.segmentation.model, current.cfg.segmentation.refine,
+                     current.cfg.segmentation.runtime)
+                    == (cfg.segmentation.model, cfg.segmentation.refine, cfg.segmentation.runtime)
                 )
                 segmenter = current.segmenter if same_model and current else Segmenter(
-                    cfg.segmentation.model, video=self.video, refine=cfg.segmentation.refine
+                    cfg.segmentation.model, video=self.video, refine=cfg.segmentation.refine,
+                    runtime=cfg.segmentation.runtime,
                 )
             matte = Matte(cfg.segmentation, video=self.video)
             if current is not None and current.matte.settings.model == cfg.segmentation.model:
@@ -140,8 +155,7 @@ class Pipeline:
             out = st.effect.render(frame, EMPTY, t)
             times.total = (time.perf_counter() - t0) * 1000
             return out
-        ts = timestamp_ms if timestamp_ms is not None else int(t * 1000)
-        conf = st.segmenter.segment(frame, ts)
+        conf = self._confidence(st, frame, timestamp_ms if timestamp_ms is not None else int(t * 1000))
         t1 = time.perf_counter()
         matte = st.matte.compute(conf, frame, st.segmenter.region)
         t2 = time.perf_counter()
@@ -152,13 +166,27 @@ class Pipeline:
             bg = st.effect.render(frame, matte, t)
             t3 = time.perf_counter()
             out = self._compositor.blend(
-                st.effect.foreground(frame), bg, matte.full, into_bg=st.effect.scratch_background
+                st.effect.foreground(frame), bg, matte.full, into_bg=st.effect.scratch_background,
+                static=st.effect.static_background,
             )
             t4 = time.perf_counter()
         times.segment, times.matte = (t1 - t0) * 1000, (t2 - t1) * 1000
         times.effect, times.composite = (t3 - t2) * 1000, (t4 - t3) * 1000
         times.total = (t4 - t0) * 1000
         return out
+
+    def _confidence(self, st: _Stage, frame: np.ndarray, ts: int) -> np.ndarray:
+        """The model's confidence for ``frame``, or the last one again on a still frame (module promises)."""
+        assert st.segmenter is not None
+        moving = st.matte.observe(frame) if self.video else 1.0
+        key = (st.segmenter, frame.shape)
+        if (moving < STILL_SHARE and self._conf is not None and key == self._conf_key
+                and self._reused < STILL_MODEL_EVERY - 1):
+            self._reused += 1
+            return self._conf
+        self._conf, self._conf_key, self._reused = st.segmenter.segment(frame, ts), key, 0
+        self.model_runs += 1
+        return self._conf
 
     def close(self) -> None:
         """Release the model and any files the effects hold."""

@@ -1,9 +1,10 @@
-"""The person finder: MediaPipe Tasks ImageSegmenter, fed a frame already shrunk to the model's size.
+"""The person finder: a MediaPipe selfie-segmentation model, fed a frame already shrunk to the model's size.
 
 Promises:
 - ``Segmenter.segment(frame)`` returns the person-confidence mask as float32 in [0, 1] at the model's
-  input resolution (never at frame size: upsampling is the matte's job). ``region`` then holds the part of
-  the frame, ``(x0, y0, x1, y1)`` in frame pixels, that the mask covers; outside it there is no person.
+  input resolution (never at frame size: upsampling is the matte's job), in a buffer the next call reuses.
+  ``region`` then holds the part of the frame, ``(x0, y0, x1, y1)`` in frame pixels, that the mask covers;
+  outside it there is no person.
 - Model ``auto`` picks by the frame's shape: ``landscape`` (256x144) for frames wider than 4:3,
   ``general`` (256x256) for 4:3, square and portrait ones, so the model sees the person undistorted.
 - With ``refine`` on, the model looks at a region around the person (with a margin, grown to the model's
@@ -12,24 +13,21 @@ Promises:
   nobody is found the next frame is seen whole; every RESCAN_FRAMES frames the whole frame is also looked
   at, so someone entering beside the crop is found within a second. In IMAGE mode a first pass over the
   whole frame finds the person.
-- VIDEO running mode for streams (timestamps are made strictly increasing), IMAGE mode for stills.
-- The MediaPipe task is closed by ``close()`` or on leaving a ``with`` block.
+- The model runs in ``runtime`` (:mod:`vcamd.engine.runtimes`): ``litert`` by default, on the caller's
+  thread; ``mediapipe`` (MediaPipe Tasks) in VIDEO running mode for streams, IMAGE mode for stills.
+- The model is closed by ``close()`` or on leaving a ``with`` block.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
-import os
-import sys
-from collections.abc import Iterator
 from types import TracebackType
 
 import cv2
 import numpy as np
 
-from vcamd.engine import models
+from vcamd.engine import models, runtimes
 from vcamd.errors import VcamdError
 
 log = logging.getLogger(__name__)
@@ -47,24 +45,6 @@ RESCAN_FRAMES = 30
 CROP_SLACK = 1.5
 
 Region = tuple[int, int, int, int]
-
-
-@contextlib.contextmanager
-def _native_stderr_quiet() -> Iterator[None]:
-    """Hide what MediaPipe's C++ side writes to file descriptor 2 while a task loads (TFLite's delegate
-    notice and absl warnings, which GLOG_minloglevel does not reach), unless debug logging is on."""
-    if log.isEnabledFor(logging.DEBUG):
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 class SegmenterError(VcamdError):
@@ -120,15 +100,18 @@ def _inside(a: Region, b: Region) -> bool:
 
 
 class Segmenter:
-    """A MediaPipe ImageSegmenter asked for confidence masks only."""
+    """A selfie-segmentation model asked for the person's confidence."""
 
-    def __init__(self, model: str = AUTO, *, video: bool = True, refine: bool = False) -> None:
+    def __init__(
+        self, model: str = AUTO, *, video: bool = True, refine: bool = False, runtime: str = "litert"
+    ) -> None:
         self.model = model
         self.video = video
         self.refine = refine
+        self.runtime = runtime
         names = ("landscape", "general") if model == AUTO else (model,)
         self._paths = {n: models.resolve(n) for n in names}
-        self._task = None
+        self._task: runtimes.Runtime | None = None
         self._task_name = ""
         self.input_size: tuple[int, int] = DEFAULT_INPUT
         self._small = self._rgb = np.empty((0, 0, 3), np.uint8)
@@ -146,54 +129,35 @@ class Segmenter:
         return str(self._paths[self._task_name])
 
     def _load(self, name: str) -> None:
-        from mediapipe.tasks.python import BaseOptions, vision
-
         path = self._paths[name]
-        mode = vision.RunningMode.VIDEO if self.video else vision.RunningMode.IMAGE
-        opts = vision.ImageSegmenterOptions(
-            base_options=BaseOptions(model_asset_path=str(path)),
-            running_mode=mode,
-            output_confidence_masks=True,
-            output_category_mask=False,
-        )
         try:
-            with _native_stderr_quiet():
-                task = vision.ImageSegmenter.create_from_options(opts)
-        except (RuntimeError, ValueError) as e:
-            raise SegmenterError(f"model {path}: MediaPipe could not load it ({e})") from None
+            task = runtimes.open_runtime(self.runtime, path, video=self.video,
+                                         input_size=models.input_size(name) or DEFAULT_INPUT)
+        except runtimes.RuntimeLoadError as e:
+            raise SegmenterError(str(e)) from None
         self.close()
         self._task, self._task_name = task, name
-        self.input_size = models.input_size(name) or DEFAULT_INPUT
+        self.input_size = task.input_size
         w, h = self.input_size
         self._small = np.empty((h, w, 3), np.uint8)
         self._rgb = np.empty_like(self._small)
 
     def _run(self, frame: np.ndarray, region: Region, timestamp_ms: int | None) -> np.ndarray:
-        import mediapipe as mp
-
         x0, y0, x1, y1 = region
         cv2.resize(frame[y0:y1, x0:x1], self.input_size, dst=self._small, interpolation=cv2.INTER_LINEAR)
         cv2.cvtColor(self._small, cv2.COLOR_BGR2RGB, dst=self._rgb)
-        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=self._rgb)
         assert self._task is not None
-        if self.video:
-            ts = self._last_ts + 1 if timestamp_ms is None else int(timestamp_ms)
-            ts = max(ts, self._last_ts + 1)
-            self._last_ts = ts
-            result = self._task.segment_for_video(image, ts)
-        else:
-            result = self._task.segment(image)
-        mask = result.confidence_masks[-1].numpy_view()
+        conf = self._task.run(self._rgb, timestamp_ms)
         self.region = region
-        # A copy: the view points into MediaPipe's buffer, which does not outlive ``result``.
-        return np.array(mask, dtype=np.float32).reshape(mask.shape[0], mask.shape[1])
+        return conf
 
     def _person_box(self, conf: np.ndarray) -> Box | None:
         """The box in frame pixels around the person of ``conf`` (covering ``self.region``), or None."""
-        cols = np.flatnonzero((conf >= 0.5).any(axis=0))
+        person = conf >= 0.5
+        cols = np.flatnonzero(person.any(axis=0))
         if cols.size == 0:
             return None
-        rows = np.flatnonzero((conf >= 0.5).any(axis=1))
+        rows = np.flatnonzero(person.any(axis=1))
         x0, y0, x1, y1 = self.region
         sx, sy = (x1 - x0) / conf.shape[1], (y1 - y0) / conf.shape[0]
         return (x0 + cols[0] * sx, y0 + rows[0] * sy, x0 + (cols[-1] + 1) * sx, y0 + (rows[-1] + 1) * sy)
@@ -216,7 +180,8 @@ class Segmenter:
             self._next = wanted
 
     def segment(self, frame: np.ndarray, timestamp_ms: int | None = None) -> np.ndarray:
-        """Person confidence of BGR ``frame`` as float32 (h, w) at the model's input size."""
+        """Person confidence of BGR ``frame`` as float32 (h, w) at the model's input size (a buffer the
+        next call reuses)."""
         h, w = frame.shape[:2]
         full: Region = (0, 0, w, h)
         if (w, h) != self._frame_size:
@@ -246,7 +211,7 @@ class Segmenter:
         self._next = None
 
     def close(self) -> None:
-        """Release the MediaPipe task (safe to call twice)."""
+        """Release the model (safe to call twice)."""
         task, self._task = getattr(self, "_task", None), None
         if task is not None:
             task.close()

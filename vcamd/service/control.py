@@ -46,14 +46,16 @@ class Status:
     ms_per_frame: float = 0.0
     dropped: int = 0
     stages_ms: dict[str, float] = field(default_factory=dict)
+    cpu_percent: float = 0.0  # the daemon process, % of one core
 
     def line(self) -> str:
-        """One short line for a menu or a log: ``live · blur · 30.0 fps · 6.1 ms``."""
+        """One short line for a menu or a log: ``live · blur · 30.0 fps · 6.1 ms · 24 % CPU``."""
         parts = [self.state.value]
         if self.effect:
             parts.append(self.effect)
         if self.state is State.LIVE:
-            parts += [f"{self.fps_out:.1f} fps", f"{self.ms_per_frame:.1f} ms"]
+            parts += [f"{self.fps_out:.1f} fps", f"{self.ms_per_frame:.1f} ms",
+                      f"{self.cpu_percent:.0f} % CPU"]
         if self.message:
             parts.append(self.message)
         return " · ".join(parts)

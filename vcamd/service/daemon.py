@@ -180,7 +180,7 @@ class Daemon:
     def status(self) -> Status:
         s = self.stats.snapshot()
         return Status(self._state, self._message, self._cfg.effect.name, s.fps_in, s.fps_out,
-                      s.stages_ms.get("total", 0.0), s.dropped, s.stages_ms)
+                      s.stages_ms.get("total", 0.0), s.dropped, s.stages_ms, s.cpu_percent)
 
     def settings(self) -> Config:
         return self._cfg

@@ -1,7 +1,9 @@
-"""Counters of a running stream: fps in and out, per-stage ms, latency, dropped (by us or the camera), failed.
+"""Counters of a running stream: fps in and out, per-stage ms, latency, dropped (by us or the camera), failed,
+and the process's CPU.
 
 Promises: every method may be called from any thread; ``snapshot()`` describes the last couple of seconds
-(rates over a sliding window, milliseconds as running averages), and ``latencies_ms()`` keeps the
+(rates over a sliding window, milliseconds as running averages, CPU as % of one core over at least the
+last WINDOW seconds, every thread of the process counted), and ``latencies_ms()`` keeps the
 capture-to-send times of the last 2000 frames sent, for benchmarks.
 """
 
@@ -34,6 +36,28 @@ class RateMeter:
         return (len(recent) - 1) / max(recent[-1] - recent[0], 1e-6)
 
 
+class CpuMeter:
+    """The process's CPU time (all threads) as % of one core, over at least the last ``window`` seconds."""
+
+    def __init__(self, window: float = WINDOW) -> None:
+        self.window = window
+        self._samples: deque[tuple[float, float]] = deque([(time.monotonic(), time.process_time())])
+        self._last = 0.0
+
+    def percent(self) -> float:
+        """% of one core since the oldest kept sample (the newest one at least ``window`` old)."""
+        now, cpu = time.monotonic(), time.process_time()
+        samples = self._samples
+        while len(samples) > 1 and now - samples[1][0] >= self.window:
+            samples.popleft()
+        t0, c0 = samples[0]
+        if now - t0 >= 0.2:
+            self._last = 100.0 * (cpu - c0) / (now - t0)
+        if now - samples[-1][0] >= 0.2:
+            samples.append((now, cpu))
+        return self._last
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """What the stream did lately."""
@@ -45,14 +69,16 @@ class Snapshot:
     camera_dropped: int = 0
     latency_ms: float = 0.0
     stages_ms: dict[str, float] = field(default_factory=dict)
+    cpu_percent: float = 0.0  # the whole process, % of one core
 
     def line(self) -> str:
-        """``in 30.0 fps · out 30.0 fps · latency 9.1 ms · dropped 0 · segment 2.4 · ... ms``."""
+        """``in 30.0 fps · out 30.0 fps · cpu 24 % · latency 9.1 ms · dropped 0 · segment 2.4 · ... ms``."""
         stages = " ".join(f"{k} {v:.1f}" for k, v in self.stages_ms.items())
         failed = f" · failed {self.failed}" if self.failed else ""
         own = f" (+{self.camera_dropped} by the camera)" if self.camera_dropped else ""
         return (
-            f"in {self.fps_in:.1f} fps · out {self.fps_out:.1f} fps · latency {self.latency_ms:.1f} ms · "
+            f"in {self.fps_in:.1f} fps · out {self.fps_out:.1f} fps · cpu {self.cpu_percent:.0f} % · "
+            f"latency {self.latency_ms:.1f} ms · "
             f"dropped {self.dropped}{own}{failed} · {stages or 'no frames treated'} ms"
         )
 
@@ -70,6 +96,7 @@ class Stats:
         self.dropped = 0
         self.failed = 0
         self.dropped_by_camera = 0
+        self._cpu = CpuMeter()
 
     def frame_in(self) -> None:
         """The camera delivered a frame."""
@@ -109,7 +136,8 @@ class Stats:
         with self._lock:
             stages = {k: round(v, 2) for k, v in self._stages.items()}
             return Snapshot(self._in.rate(), self._out.rate(), self.dropped, self.failed,
-                            self.dropped_by_camera, round(self._latency, 2), stages)
+                            self.dropped_by_camera, round(self._latency, 2), stages,
+                            round(self._cpu.percent(), 1))
 
     def latencies_ms(self) -> list[float]:
         """Capture-to-send milliseconds of the most recent camera frames sent."""

@@ -1,0 +1,331 @@
+"""The whole daemon's CPU, the way a laptop feels it: ``vcamd run --no-tray`` on an MJPEG webcam stand-in.
+
+    .venv/bin/python benchmarks/daemon_cpu.py [--json] [--seconds S] [--rounds N] [--sizes 1280x720,...]
+                                              [--tree NAME=DIR ...]
+
+For each size, a 30 fps MJPEG ``.avi`` is made from ../shared/data/videos/maxine_webcam_part1.mp4 in a
+temporary folder (decoded like a UVC webcam's MJPEG stream; the daemon loops the file). The daemon runs as
+a subprocess (``vcamd.cli.main(["run", "--no-tray", ...])``) with effect ``blur``, writing to a registered
+pyvirtualcam backend that converts each frame to I420 as pyvirtualcam's v4l2loopback path does (the
+conversion is part of the bill) and counts frames. Beside it, the decode-only floor: a process that reads
+the same clip with ``cv2.VideoCapture``, paced at 30 fps, and does nothing else.
+
+``--tree NAME=DIR`` (repeatable) runs the daemon from another checkout too (``PYTHONPATH=DIR``), e.g. the
+code before a change, interleaved with this one, so before and after share the machine's load. The
+processes are interleaved over ``--rounds`` rounds; each measurement skips ``--warmup`` seconds and then
+reads per-thread CPU from ``/proc/PID/task/TID/stat`` (utime + stime, fields 14 + 15) over ``--seconds``
+seconds. Threads carry their Python names (the child names its OS threads after them; native threads of
+the model runtime keep theirs). CPU is given as % of one core; the table shows medians over the rounds and
+the spread (min..max) of the process total. Nothing is written into the repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("VCAMD_SHARED", ROOT.parent / "shared"))
+SOURCE = SHARED / "data" / "videos" / "maxine_webcam_part1.mp4"
+TICK = os.sysconf("SC_CLK_TCK")
+FPS = 30.0
+COUNT_FILE_EVERY = 30  # frames between updates of the frame counter file
+
+
+# --- in the daemon child ---------------------------------------------------------------------------------
+
+
+def _name_os_thread(frame: Any, event: str, arg: Any) -> None:
+    """threading.settrace hook: give the new thread's OS thread (comm) its Python name, then stop tracing."""
+    sys.settrace(None)
+    name = threading.current_thread().name.encode()[:15]
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(15, ctypes.c_char_p(name), 0, 0, 0)  # PR_SET_NAME
+
+
+def _daemon_child(config_path: str, count_file: str) -> int:
+    """Register the I420 backend and run the daemon (what ``vcamd run --no-tray`` does)."""
+    import cv2
+    import numpy as np
+    import pyvirtualcam
+    from pyvirtualcam.util import encode_fourcc
+
+    bgr = encode_fourcc(pyvirtualcam.PixelFormat.BGR.value)
+    i420 = encode_fourcc(pyvirtualcam.PixelFormat.I420.value)
+
+    class I420Backend:
+        """Converts each frame to I420 (one SIMD conversion) and counts it; BGR or I420 frames accepted."""
+
+        def __init__(self, *, width: int, height: int, fps: float, fourcc: int, device: str | None,
+                     **kw: Any) -> None:
+            if fourcc not in (bgr, i420):
+                raise ValueError("BGR or I420 only")
+            self._convert = fourcc == bgr
+            self._yuv = np.empty((height * 3 // 2, width), np.uint8)
+            self._shape = (height, width, 3)
+            self._device = device or "i420-counting"
+            self.count = 0
+
+        def send(self, frame: np.ndarray) -> None:
+            if self._convert:
+                cv2.cvtColor(frame.reshape(self._shape), cv2.COLOR_BGR2YUV_I420, dst=self._yuv)
+            self.count += 1
+            if self.count % COUNT_FILE_EVERY == 0:
+                Path(count_file).write_text(f"{self.count} {time.monotonic()}")
+
+        def close(self) -> None:
+            pass
+
+        def device(self) -> str:
+            return self._device
+
+        def native_fourcc(self) -> int:
+            return i420
+
+    pyvirtualcam.register_backend("i420", I420Backend)
+    threading.settrace(_name_os_thread)
+    _name_os_thread(None, "", None)  # the main thread
+    from vcamd import cli
+
+    return cli.main(["run", "--no-tray", "--config", config_path])
+
+
+def _decode_child(clip: str) -> int:
+    """The floor: read ``clip`` paced at its frame rate, looped, until killed."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    cap = cv2.VideoCapture(clip)
+    start, n = time.monotonic(), 0
+    while True:
+        ok, _ = cap.read()
+        if not ok:
+            cap.release()
+            cap = cv2.VideoCapture(clip)
+            continue
+        n += 1
+        delay = start + n / FPS - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+
+
+# --- the parent --------------------------------------------------------------------------------------------
+
+
+def make_clip(folder: Path, size: tuple[int, int]) -> Path:
+    """The source clip at ``size``, 30 fps, MJPEG in an .avi (what a UVC webcam sends)."""
+    import cv2
+
+    path = folder / f"webcam_{size[0]}x{size[1]}.avi"
+    cap = cv2.VideoCapture(str(SOURCE))
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), FPS, size)
+    if not cap.isOpened() or not out.isOpened():
+        raise SystemExit(f"cannot read {SOURCE} or write {path}")
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        out.write(cv2.resize(frame, size, interpolation=cv2.INTER_AREA))
+    out.release()
+    cap.release()
+    return path
+
+
+def thread_ticks(pid: int) -> dict[tuple[int, str], int]:
+    """{(tid, comm): utime + stime ticks} of every live thread of ``pid``."""
+    out = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            text = (task / "stat").read_text()
+        except OSError:
+            continue
+        comm = text[text.index("(") + 1 : text.rindex(")")]
+        fields = text[text.rindex(")") + 2 :].split()
+        out[(int(task.name), comm)] = int(fields[11]) + int(fields[12])  # fields 14 and 15 of stat
+    return out
+
+
+def process_ticks(pid: int) -> int:
+    """utime + stime ticks of the whole process (threads that ended included)."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    fields = text[text.rindex(")") + 2 :].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def measure(proc: subprocess.Popen[bytes], warmup: float, seconds: float) -> dict[str, Any]:
+    """CPU of ``proc`` over ``seconds`` after ``warmup``: {"total": %, "threads": {name: %}}."""
+    time.sleep(warmup)
+    if proc.poll() is not None:
+        raise SystemExit(f"the measured process ended early (rc {proc.returncode})")
+    t0, p0, th0 = time.monotonic(), process_ticks(proc.pid), thread_ticks(proc.pid)
+    time.sleep(seconds)
+    t1, p1, th1 = time.monotonic(), process_ticks(proc.pid), thread_ticks(proc.pid)
+    dt = t1 - t0
+    threads: dict[str, float] = {}
+    for key, ticks in th1.items():
+        used = ticks - th0.get(key, 0)
+        threads[key[1]] = threads.get(key[1], 0.0) + 100.0 * used / TICK / dt
+    return {"total": 100.0 * (p1 - p0) / TICK / dt, "threads": threads, "seconds": dt}
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def run_daemon(clip: Path, folder: Path, warmup: float, seconds: float, tree: Path = ROOT, *,
+               idle: bool = False) -> dict[str, Any]:
+    """One measurement of the daemon (from checkout ``tree``) on ``clip``; adds ``fps_out`` from the
+    backend's counter. ``idle``: pause_when_unused on, and no app reads the (file standing in for the)
+    device, so the daemon idles: camera released, a card at daemon.idle_fps."""
+    cfg = folder / "config.toml"
+    device = folder / "video-idle"
+    device.touch()
+    cfg.write_text(
+        f'[camera]\ndevice = "{clip}"\n[output]\nbackend = "i420"\n'
+        + (f'device = "{device}"\n' if idle else "")
+        + f'[effect]\nname = "blur"\n[daemon]\npause_when_unused = {str(idle).lower()}\n',
+        encoding="utf-8",
+    )
+    count = folder / "count.txt"
+    count.unlink(missing_ok=True)
+    env = dict(os.environ, PYTHONPATH=str(tree), GLOG_minloglevel="2")
+    env.setdefault("VCAMD_MODEL_DIR", str(SHARED / "models"))
+    for var, sub in (("HOME", "home"), ("XDG_RUNTIME_DIR", "run")):
+        (folder / sub).mkdir(exist_ok=True, mode=0o700)
+        env[var] = str(folder / sub)
+    me = str(Path(__file__).resolve())
+    proc = subprocess.Popen([sys.executable, me, "--_daemon", str(cfg), str(count)], env=env,
+                            stderr=subprocess.DEVNULL)
+    try:
+        if idle:  # no counter file: one frame in COUNT_FILE_EVERY is too few at the idle rate
+            result = measure(proc, warmup + 3.0, seconds)
+            c0 = c1 = (0, 0.0)
+        else:
+            c0 = _read_count(count, warmup, proc)
+            result = measure(proc, 0.0, seconds)
+            c1 = _read_count(count, 0.0, proc)
+    finally:
+        _stop(proc)
+    result["fps_out"] = (c1[0] - c0[0]) / max(c1[1] - c0[1], 1e-6)
+    return result
+
+
+def _read_count(path: Path, wait: float, proc: subprocess.Popen[bytes]) -> tuple[int, float]:
+    """(frames, when) from the backend's counter file, after waiting ``wait`` s and for the first frames."""
+    deadline = time.monotonic() + 120
+    time.sleep(wait)
+    while time.monotonic() < deadline:
+        try:
+            n, t = path.read_text().split()
+            return int(n), float(t)
+        except (OSError, ValueError):
+            if proc.poll() is not None:
+                raise SystemExit(f"the daemon ended early (rc {proc.returncode})") from None
+            time.sleep(0.2)
+    raise SystemExit("the daemon sent no frames in 120 s")
+
+
+def run_floor(clip: Path, warmup: float, seconds: float) -> dict[str, Any]:
+    """One measurement of the decode-only reader on ``clip``."""
+    proc = subprocess.Popen([sys.executable, __file__, "--_decode", str(clip)])
+    try:
+        return measure(proc, warmup, seconds)
+    finally:
+        _stop(proc)
+
+
+def summarise(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians over rounds: total, spread, per thread (name -> %), fps out."""
+    totals = [s["total"] for s in samples]
+    names = sorted({n for s in samples for n in s["threads"]})
+    threads = {n: round(statistics.median(s["threads"].get(n, 0.0) for s in samples), 1) for n in names}
+    out: dict[str, Any] = {
+        "total": round(statistics.median(totals), 1),
+        "min": round(min(totals), 1),
+        "max": round(max(totals), 1),
+        "rounds": [round(t, 1) for t in totals],
+        "threads": {n: v for n, v in sorted(threads.items(), key=lambda kv: -kv[1]) if v >= 0.1},
+    }
+    if "fps_out" in samples[0]:
+        out["fps_out"] = round(statistics.median(s["fps_out"] for s in samples), 1)
+    return out
+
+
+def render(results: dict[str, dict[str, Any]], load: str) -> str:
+    """The Markdown table."""
+    lines = ["| size | what | CPU % of one core (median) | spread over rounds | per thread (median %) |",
+             "|---|---|---:|---:|---|"]
+    for size, r in results.items():
+        for what, s in r.items():
+            threads = ", ".join(f"{n} {v:.1f}" for n, v in s["threads"].items())
+            label = {"floor": "decode-only floor", "idle": "vcamd run, idle (pause_when_unused, no app)"}.get(
+                what, f"{what}, {s.get('fps_out', 0.0):.1f} fps out")
+            lines.append(f"| {size} | {label} | {s['total']:.1f} | {s['min']:.1f}..{s['max']:.1f} | "
+                         f"{threads} |")
+    return "\n".join(lines) + f"\n\nload (1, 5, 15 min) before and after: {load}\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--json", action="store_true", help="print the numbers as JSON")
+    p.add_argument("--sizes", default="1280x720,1920x1080", help="comma-separated WIDTHxHEIGHT list")
+    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds (daemon, floor) per size")
+    p.add_argument("--seconds", type=float, default=15.0, help="measured seconds per process")
+    p.add_argument("--warmup", type=float, default=5.0, help="seconds skipped after the first frames")
+    p.add_argument("--idle", action="store_true", help="also measure the idle daemon (pause, no reader)")
+    p.add_argument("--tree", action="append", default=[], metavar="NAME=DIR",
+                   help="also run the daemon from checkout DIR, labelled NAME (repeatable)")
+    p.add_argument("--_daemon", nargs=2, help=argparse.SUPPRESS)
+    p.add_argument("--_decode", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args._daemon:
+        return _daemon_child(*args._daemon)
+    if args._decode:
+        return _decode_child(args._decode)
+    trees = {"vcamd run": ROOT}
+    for item in args.tree:
+        name, _, folder = item.partition("=")
+        trees[name] = Path(folder).resolve()
+    load = Path("/proc/loadavg").read_text().strip()
+    results: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="vcamd-cpu-") as tmp:
+        for text in args.sizes.split(","):
+            w, h = (int(v) for v in text.split("x"))
+            clip = make_clip(Path(tmp), (w, h))
+            samples: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
+            samples["floor"] = []
+            for _ in range(args.rounds):
+                for name, tree in trees.items():
+                    samples[name].append(run_daemon(clip, Path(tmp), args.warmup, args.seconds, tree))
+                samples["floor"].append(run_floor(clip, args.warmup, args.seconds))
+                if args.idle:
+                    samples.setdefault("idle", []).append(
+                        run_daemon(clip, Path(tmp), args.warmup, args.seconds, idle=True))
+            results[text] = {name: summarise(v) for name, v in samples.items()}
+    load += " / " + " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    if args.json:
+        sys.stdout.write(json.dumps({"load": load, "results": results}, indent=2) + "\n")
+    else:
+        sys.stdout.write(render(results, load))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
