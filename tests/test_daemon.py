@@ -93,7 +93,6 @@ def test_frames_arrive_treated_at_the_camera_size(setup: Setup) -> None:
         frame = rec.last()
         assert (rec.width, rec.height) == (176, 144)
         assert frame.shape == (144, 176, 3) and frame.dtype == np.uint8
-        assert rec.contiguous
         assert share(frame, GREEN) < 0.9  # the person is still there
         status = daemon.status()
         assert status.state is State.LIVE and status.effect == "color" and status.fps_out > 0
