@@ -45,6 +45,7 @@ def _private_dirs(
         (home / sub).mkdir()
         monkeypatch.setenv(var, str(home / sub))
     monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("VCAMD_INSTANCE", home.name)  # this test's own "one daemon per user" lock
     yield
 
 

@@ -170,11 +170,23 @@ class Tray:
 
     def _setup(self, icon: Any) -> None:
         """pystray's setup thread: show the icon, keep the status line fresh, and end the loop on stop."""
-        icon.visible = True
-        while not self._stopping.wait(REFRESH_SECONDS):
-            self._on_status(self._control.status())
-        icon.visible = False  # queued before the loop's end, so the icon leaves the tray
-        icon.stop()
+        logged: set[str] = set()
+        try:
+            icon.visible = True
+            while not self._stopping.wait(REFRESH_SECONDS):
+                try:
+                    self._on_status(self._control.status())
+                except Exception as e:  # a bad refresh must not end the thread that ends the loop
+                    if str(e) not in logged:
+                        logged.add(str(e))
+                        log.exception("tray: the status refresh failed (logged once)")
+        except Exception:
+            log.exception("tray: its setup failed; stopping the tray")
+        finally:
+            try:
+                icon.visible = False  # queued before the loop's end, so the icon leaves the tray
+            finally:
+                icon.stop()  # always: else icon.run() never returns and the daemon cannot be stopped
 
     # --- state shown ---------------------------------------------------------------------------------
 
