@@ -62,6 +62,11 @@ class Setup:
 
 @pytest.fixture
 def setup(tmp_path: Path) -> Setup:
+    return make_setup(tmp_path)
+
+
+def make_setup(tmp_path: Path) -> Setup:
+    """A copy of the carphone clip as the webcam, a file as the device, a settings file using both."""
     clip = tmp_path / "webcam.mp4"
     shutil.copy(CARPHONE, clip)
     device = tmp_path / "video10"

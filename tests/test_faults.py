@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import vcam_recorder
 from stream_helpers import CARPHONE, short_clip, wait_for
-from test_daemon import GREEN, STILL, Setup, frames_where, running, setup, share  # noqa: F401
+from test_daemon import GREEN, STILL, Setup, frames_where, make_setup, running, share
 
 from vcamd import config, media
 from vcamd.config import ConfigError
@@ -29,6 +29,11 @@ from vcamd.service import camera, cards
 from vcamd.service.control import State
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="readers are found in /proc")
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> Setup:
+    return make_setup(tmp_path)
 
 
 def camera_digests(clip: Path) -> set[bytes]:
@@ -72,7 +77,7 @@ def test_a_deleted_background_video_never_sends_the_room(setup: Setup, tmp_path:
     background = short_clip(tmp_path / "background.mp4", frames=4)
     setup.write(effect={"name": "video", "background": str(background)})
     raw = camera_digests(setup.clip)
-    with running(setup) as (daemon, rec):
+    with running(setup) as (_, rec):
         wait_for(lambda: rec.count > 5, what="frames")
         background.unlink()
         start = rec.count
@@ -106,7 +111,9 @@ def test_an_unexpected_camera_error_is_logged_once_and_the_camera_goes_on(
         assert sum("injected" in r.getMessage() for r in caplog.records) == 1
 
 
-def test_a_camera_that_hangs_gives_a_card_then_recovers(setup: Setup, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_camera_that_hangs_gives_a_card_then_recovers(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
     hang = threading.Event()
     real = camera.CameraReader._read_one
 
@@ -222,7 +229,7 @@ def test_close_keeps_its_two_seconds_when_the_threads_are_slow(
     assert took <= 2.0, f"close() took {took:.2f} s"
 
 
-def Daemon_of(setup: Setup) -> Any:  # noqa: N802
+def Daemon_of(setup: Setup) -> Any:
     from vcamd.service.daemon import Daemon
 
     d = Daemon(setup.config)

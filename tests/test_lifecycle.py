@@ -14,12 +14,17 @@ import pytest
 import vcam_recorder
 from conftest import VIDEOS
 from stream_helpers import wait_for
-from test_daemon import Setup, _recorder_status, setup  # noqa: F401
+from test_daemon import Setup, _recorder_status, make_setup
 
 from vcamd import cli, config, files
 from vcamd.service.instance import AlreadyRunning, InstanceLock
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="POSIX signals and modes")
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> Setup:
+    return make_setup(tmp_path)
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
@@ -41,7 +46,7 @@ def _stop_and_time(proc: subprocess.Popen[str], sig: int) -> tuple[int, float, s
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
-def test_a_signal_during_start_up_exits_cleanly(setup: Setup, tmp_path: Path, sig: int) -> None:  # noqa: F811
+def test_a_signal_during_start_up_exits_cleanly(setup: Setup, tmp_path: Path, sig: int) -> None:
     cmd = [sys.executable, "-m", "vcamd", "run", "-vv", "--no-tray", "--config", str(setup.config)]
     proc = subprocess.Popen(cmd, env=_env(tmp_path), stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None
@@ -58,7 +63,7 @@ def test_a_signal_during_start_up_exits_cleanly(setup: Setup, tmp_path: Path, si
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
 def test_a_signal_to_a_running_daemon_exits_cleanly_within_2s(
-    setup: Setup, tmp_path: Path, sig: int  # noqa: F811
+    setup: Setup, tmp_path: Path, sig: int
 ) -> None:
     cmd = [sys.executable, "-m", "vcamd", "run", "--no-tray", "--config", str(setup.config)]
     proc = subprocess.Popen(cmd, env=_env(tmp_path), stderr=subprocess.PIPE, text=True)
@@ -103,7 +108,9 @@ def test_a_truncated_video_is_named_with_how_much_was_readable(
 # --- the user's files ----------------------------------------------------------------------------------
 
 
-def test_writing_settings_keeps_a_symlink_and_the_mode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_writing_settings_keeps_a_symlink_and_the_mode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     dotfiles = tmp_path / "dotfiles"
     dotfiles.mkdir()
     target = dotfiles / "vcamd.toml"
@@ -116,7 +123,9 @@ def test_writing_settings_keeps_a_symlink_and_the_mode(tmp_path: Path, monkeypat
     synced: list[int] = []
     real_umask, real_fsync = os.umask, os.fsync
     monkeypatch.setattr(os, "umask", lambda m: umasks.append(m) or real_umask(m))
-    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(stat.S_IFMT(os.fstat(fd).st_mode)) or real_fsync(fd))
+    monkeypatch.setattr(
+        os, "fsync", lambda fd: synced.append(stat.S_IFMT(os.fstat(fd).st_mode)) or real_fsync(fd)
+    )
 
     config.update_file(link, {"effect.name": "color"})
 

@@ -5,8 +5,8 @@ class VcamdError(Exception):
     """A problem the user can fix; ``str(err)`` is a complete one-line message."""
 
 
-class Terminated(BaseException):  # noqa: N818 - like KeyboardInterrupt: not an error, unwinds everything
-    """SIGTERM or SIGHUP arrived; raised on the main thread so files and devices are released on the way out."""
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: raised on the main thread, so files and devices are released on the way."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(signum)

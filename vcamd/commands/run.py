@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 @contextmanager
 def stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
-    """SIGINT/SIGTERM/SIGHUP call ``stop()`` at once, whatever the main thread is blocked in; a second one exits.
+    """SIGINT/SIGTERM/SIGHUP call ``stop()`` at once, whatever the main thread is blocked in; a second exits.
 
     Python runs signal handlers on the main thread only when it gets back to bytecode, which a tray's native
     event loop may delay; the wakeup fd, read by a helper thread, does not wait for that.

@@ -45,6 +45,7 @@ from vcamd.errors import VcamdError
 from vcamd.outputs import Output
 from vcamd.service import camera, cards
 from vcamd.service.control import State, Status
+from vcamd.service.loader import ThreadLoader
 from vcamd.service.stats import Stats
 from vcamd.service.watch import FileWatcher, ReaderWatch
 
@@ -110,7 +111,7 @@ class Daemon:
         """Check the devices, load the model, open the camera and the virtual camera, start the threads."""
         cfg = self._cfg
         self._preflight(cfg)
-        self.pipeline = Pipeline(cfg, video=True)
+        self.pipeline = Pipeline(cfg, video=True, loader=ThreadLoader)
         try:
             self.camera = camera.CameraReader(cfg.camera, self.stats)
             self.camera.start(active=not cfg.daemon.privacy)
@@ -281,7 +282,7 @@ class Daemon:
             try:
                 if self.config_path.is_file() and self.config_path.stat().st_size == 0:
                     raise ConfigError(f"{self.config_path}: is empty (a save in progress, or emptied by "
-                                      "mistake?); write the settings back, or start afresh: vcamd config init")
+                                      "mistake?); write the settings back, or start again: vcamd config init")
                 file_cfg = config.load(self.config_path, missing_ok=False)
             except (ConfigError, OSError) as e:
                 log.warning("%s; keeping the last good settings", e)
@@ -431,7 +432,8 @@ class Daemon:
     def _safe_frame(self, frame: np.ndarray) -> np.ndarray:
         """The camera so blurred that nothing of the room can be made out; needs no model."""
         h, w = frame.shape[:2]
-        small = cv2.resize(frame, (SAFE_WIDTH, max(1, round(h * SAFE_WIDTH / w))), interpolation=cv2.INTER_AREA)
+        sh = max(1, round(h * SAFE_WIDTH / w))
+        small = cv2.resize(frame, (SAFE_WIDTH, sh), interpolation=cv2.INTER_AREA)
         small = cv2.GaussianBlur(small, (0, 0), 2.0)
         if self._safe is None or self._safe.shape != frame.shape:
             self._safe = np.empty_like(frame)
