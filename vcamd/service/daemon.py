@@ -93,6 +93,7 @@ class Daemon:
         self._output_dirty = False
         self._output_error = ""
         self._watcher = FileWatcher(self.config_path)
+        self._readers: ReaderWatch | None = None
         self._logged: set[str] = set()
         self._fit: np.ndarray | None = None
         self._still_key: tuple[Any, ...] = ()
@@ -282,7 +283,7 @@ class Daemon:
             try:
                 if self.config_path.is_file() and self.config_path.stat().st_size == 0:
                     raise ConfigError(f"{self.config_path}: is empty (a save in progress, or emptied by "
-                                      "mistake?); write the settings back, or start again: vcamd config init")
+                                      "mistake?); write the settings back, or: vcamd config init --force")
                 file_cfg = config.load(self.config_path, missing_ok=False)
             except (ConfigError, OSError) as e:
                 log.warning("%s; keeping the last good settings", e)
@@ -501,30 +502,31 @@ class Daemon:
     # --- the monitor thread --------------------------------------------------------------------------
 
     def _monitor(self) -> None:
-        watch: ReaderWatch | None = None
         next_stats = time.monotonic() + STATS_EVERY
         try:
             while not self._stopping.is_set():
-                try:
-                    watch = self._monitor_once(watch)
-                except Exception as e:  # guarded: log once, go on watching
-                    self._log_once("the monitor", e)
-                    self._stopping.wait(POLL)
+                for step in (self._watch_readers, self._watch_settings):
+                    try:
+                        step()
+                    except Exception as e:  # guarded: log once, go on watching
+                        self._log_once("the monitor", e)
+                        self._stopping.wait(POLL)
                 if (self._log_stats or self._cfg.daemon.stats) and time.monotonic() >= next_stats:
                     next_stats = time.monotonic() + STATS_EVERY
                     log.info("stats: %s", self.stats.snapshot().line())
         finally:
-            if watch is not None:
-                watch.close()
+            if self._readers is not None:
+                self._readers.close()
 
-    def _monitor_once(self, watch: ReaderWatch | None) -> ReaderWatch | None:
-        """One look at the readers of the virtual camera and at the settings file."""
+    def _watch_readers(self) -> None:
+        """Wait up to a poll for apps opening or closing the virtual camera."""
         path = self.output.reader_path if self.output is not None else ""
+        watch = self._readers
         if (watch.path if watch else "") != (os.path.realpath(path) if path else ""):
+            self._readers = None
             if watch is not None:
                 watch.close()
-            watch = None  # a failing ReaderWatch below is retried next time
-            watch = ReaderWatch(path) if path else None
+            self._readers = watch = ReaderWatch(path) if path else None
         if watch is not None and watch.supported:
             in_use = watch.poll(POLL)
         else:
@@ -532,9 +534,10 @@ class Daemon:
             in_use = True
         if in_use != self._in_use:
             self._readers_changed(in_use)
+
+    def _watch_settings(self) -> None:
         if self._watcher.changed():
             self._reload()
-        return watch
 
 
     def _readers_changed(self, in_use: bool) -> None:
