@@ -238,7 +238,8 @@ def test_a_failing_frame_is_logged_once_and_the_stream_goes_on(
         wait_for(lambda: rec.count > start + 10, what="frames still sent")
         failures = [r for r in caplog.records if "could not be treated" in r.getMessage()]
         assert len(failures) == 1 and "a.jpg" in failures[0].getMessage()
-        assert daemon.status().state is State.ERROR and "a.jpg" in daemon.status().message
+        wait_for(lambda: daemon.status().state is State.ERROR, what="the failure shown after a second")
+        assert "a.jpg" in daemon.status().message
 
 
 def test_one_instance_per_user() -> None:

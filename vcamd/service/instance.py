@@ -8,8 +8,8 @@ On Linux the lock is an abstract Unix socket named after the user id (``vcamd-UI
 daemon started from a login session, ssh, cron or a shell without ``$XDG_RUNTIME_DIR``, needs no file, and
 its holder's pid comes from the kernel (``SO_PEERCRED``). ``VCAMD_INSTANCE`` adds a name to it, for the
 rare deliberate second daemon (another camera) and for test runs side by side. Elsewhere the lock is an
-exclusive lock on a file in the user's runtime (else state) folder. The pid is also written to that file,
-for ``vcamd doctor``.
+exclusive lock on a file in the user's runtime (else state) folder. The pid is written to that file on
+every system, for ``vcamd doctor``.
 """
 
 from __future__ import annotations
@@ -128,14 +128,14 @@ class InstanceLock:
         self._sock: socket.socket | None = None
 
     def acquire(self) -> None:
-        if sys.platform.startswith("linux"):
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        if sys.platform.startswith("linux"):  # the user's socket is the lock; the file only holds the pid
             self._sock = _user_lock()
             if self._sock is None:
+                os.close(fd)
                 raise _already_running(_holder_pid())
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        if not _try_lock(fd):
+        elif not _try_lock(fd):
             os.close(fd)
-            self._close_socket()
             raise _already_running(running_pid(self.path))
         os.ftruncate(fd, 0)
         os.lseek(fd, 0, os.SEEK_SET)
