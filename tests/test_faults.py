@@ -111,6 +111,28 @@ def test_an_unexpected_camera_error_is_logged_once_and_the_camera_goes_on(
         assert sum("injected" in r.getMessage() for r in caplog.records) == 1
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the injected death
+def test_a_camera_thread_that_dies_is_started_again(setup: Setup, monkeypatch: pytest.MonkeyPatch) -> None:
+    die = threading.Event()
+    real = camera.CameraReader._run_once
+
+    def run_once(self: camera.CameraReader) -> None:
+        if die.is_set():
+            die.clear()
+            raise SystemExit("injected: the thread ends")  # not an Exception: the loop's guard lets it by
+        real(self)
+
+    monkeypatch.setattr(camera.CameraReader, "_run_once", run_once)
+    with running(setup) as (daemon, rec):
+        frames_where(rec, lambda f: share(f, GREEN) > 0.3, what="green")
+        assert daemon.camera is not None
+        first = daemon.camera._thread
+        die.set()
+        wait_for(lambda: daemon.camera is not None and daemon.camera._thread is not first, what="a new thread")
+        frames_where(rec, lambda f: share(f, GREEN) > 0.3, n=10, what="live frames from the new thread")
+        assert daemon.camera.alive
+
+
 def test_a_camera_that_hangs_gives_a_card_then_recovers(
     setup: Setup, monkeypatch: pytest.MonkeyPatch
 ) -> None:

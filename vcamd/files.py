@@ -37,7 +37,7 @@ def _new_file(folder: Path, stem: str, suffix: str) -> Path:
 def _fsync(path: Path, directory: bool = False) -> None:
     if directory and sys.platform == "win32":
         return  # folders cannot be opened for fsync there; NTFS journals the rename
-    fd = os.open(path, os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if directory else 0))
+    fd = os.open(path, (os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)) if directory else os.O_RDWR)
     try:
         os.fsync(fd)
     finally:
