@@ -128,7 +128,7 @@ def test_a_camera_thread_that_dies_is_started_again(setup: Setup, monkeypatch: p
         assert daemon.camera is not None
         first = daemon.camera._thread
         die.set()
-        wait_for(lambda: daemon.camera is not None and daemon.camera._thread is not first, what="a new thread")
+        wait_for(lambda: daemon.camera is not None and daemon.camera._thread is not first, what="new thread")
         frames_where(rec, lambda f: share(f, GREEN) > 0.3, n=10, what="live frames from the new thread")
         assert daemon.camera.alive
 
