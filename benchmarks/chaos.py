@@ -91,8 +91,8 @@ pyvirtualcam.register_backend("chaos", FingerprintBackend)
 class Chaos:
     """The files the faults play with, and the faults."""
 
-    def __init__(self, folder: Path, clip: Path, rng: random.Random) -> None:
-        self.folder, self.clip, self.rng = folder, clip, rng
+    def __init__(self, folder: Path, clip: Path, rng: random.Random, kinds: list[str] | None = None) -> None:
+        self.folder, self.clip, self.rng, self.kinds = folder, clip, rng, kinds
         self.away = folder / "away.mp4"
         self.config = folder / "config.toml"
         stills = sorted((harness.SHARED / "data" / "stills").glob("*.jpg"))
@@ -129,6 +129,8 @@ class Chaos:
             ("invalid edit", self.invalid_edit), ("background files", self.background_files),
             ("next spam", self.next_spam), ("output reopen", self.output_reopen),
         ]
+        if self.kinds:
+            kinds = [k for k in kinds if k[0] in self.kinds]
         name, act = self.rng.choice(kinds)
         self.log[name] = self.log.get(name, 0) + 1
         act(daemon)
@@ -202,6 +204,7 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=9)
     p.add_argument("--every", type=float, nargs=2, default=(2.0, 5.0), help="seconds between faults: min max")
     p.add_argument("--warmup", type=float, default=30.0, help="seconds before memory counts")
+    p.add_argument("--faults", default="", help="only these kinds, comma-separated (e.g. 'valid edit')")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
     sys.path.insert(0, str(harness.ROOT))
@@ -219,7 +222,7 @@ def main() -> int:
                 break
             FingerprintBackend.raw.add(digest(frame))
         cap.release()
-        chaos = Chaos(folder, clip, rng)
+        chaos = Chaos(folder, clip, rng, [k.strip() for k in args.faults.split(",") if k.strip()])
         daemon = Daemon(chaos.config)
         FingerprintBackend.effect_on = staticmethod(lambda: daemon.settings().effect.name != "none")
         daemon.start()

@@ -319,11 +319,11 @@ class Daemon:
             except Exception:
                 log.exception("a status subscriber failed")
 
-    def _log_once(self, what: str, err: BaseException) -> None:
+    def _log_once(self, what: str, err: BaseException, trace: bool = False) -> None:
         text = f"{what}: {err}"
         if text not in self._logged and len(self._logged) < 100:
             self._logged.add(text)
-            log.error("%s (logged once; the stream goes on)", text)
+            log.error("%s (logged once; the stream goes on)", text, exc_info=err if trace else None)
 
     # --- the worker thread ---------------------------------------------------------------------------
 
@@ -367,7 +367,7 @@ class Daemon:
                 try:
                     next_still = self._work_once(next_still)
                 except Exception as e:  # guarded: log once, say so, go on
-                    self._log_once("the worker", e)
+                    self._log_once("the worker", e, trace=True)
                     self._set_state(State.ERROR, f"internal error: {e}")
                     self._stopping.wait(TAKE_TIMEOUT)
         except BaseException as e:
@@ -509,7 +509,7 @@ class Daemon:
                     try:
                         step()
                     except Exception as e:  # guarded: log once, go on watching
-                        self._log_once("the monitor", e)
+                        self._log_once("the monitor", e, trace=True)
                         self._stopping.wait(POLL)
                 if (self._log_stats or self._cfg.daemon.stats) and time.monotonic() >= next_stats:
                     next_stats = time.monotonic() + STATS_EVERY
