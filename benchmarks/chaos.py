@@ -265,6 +265,7 @@ def main() -> int:
         fps_windows = windows(times, t0 + 2.0, run_end, chaos.outages)
         shutil.rmtree(folder / "pictures", ignore_errors=True)
     warm = [mb for t, mb in samples if t >= args.warmup] or [mb for _, mb in samples]
+    late = [mb for t, mb in samples if t >= args.minutes * 30] or warm  # the second half of the run
     outage_s = sum(o1 - o0 for o0, o1 in chaos.outages)
     result = {
         "minutes": args.minutes,
@@ -282,6 +283,7 @@ def main() -> int:
         "rss_mb_after_warmup_min": round(min(warm), 1),
         "rss_mb_after_warmup_max": round(max(warm), 1),
         "rss_spread_mb": round(max(warm) - min(warm), 1),
+        "rss_spread_mb_second_half": round(max(late) - min(late), 1),
         "exit_seconds_on_sigterm": round(exit_s, 2),
     }
     passed = {
