@@ -138,7 +138,8 @@ class Chaos:
     def camera_gone(self, daemon: Any) -> None:
         if self.clip.exists():
             self.clip.rename(self.away)
-            self.outages.append([time.monotonic(), float("inf")])
+            if not self.outages or self.outages[-1][1] != float("inf"):  # else the last one goes on
+                self.outages.append([time.monotonic(), float("inf")])
             threading.Timer(self.rng.uniform(1.0, 3.0), self._camera_back).start()
 
     def _camera_back(self) -> None:
