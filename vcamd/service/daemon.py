@@ -449,8 +449,9 @@ class Daemon:
             frame = cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR)  # a camera has no alpha
         w, h = self.output.size
         if frame.shape[:2] != (h, w):
-            if self._fit is None or self._fit.shape[:2] != (h, w):
-                self._fit = np.empty((h, w, 3), np.uint8)
+            shape = (h, w, *frame.shape[2:])
+            if self._fit is None or self._fit.shape != shape or self._fit.dtype != frame.dtype:
+                self._fit = np.empty(shape, frame.dtype)  # as the frame: resize cannot write into another
             interpolation = cv2.INTER_AREA if frame.shape[1] > w else cv2.INTER_LINEAR
             cv2.resize(frame, (w, h), dst=self._fit, interpolation=interpolation)
             frame = self._fit
