@@ -33,6 +33,13 @@ def gt_mask(image: Path) -> np.ndarray:
     return m
 
 
+def detail(img: np.ndarray, where: np.ndarray) -> float:
+    """How much fine detail (mean absolute Laplacian of the grey picture) ``img`` has where ``where`` is True;
+    a blur brings it down."""
+    grey = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+    return float(np.abs(cv2.Laplacian(grey, cv2.CV_64F))[where].mean())
+
+
 @pytest.fixture(autouse=True)
 def _private_dirs(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
@@ -45,6 +52,7 @@ def _private_dirs(
         (home / sub).mkdir(mode=0o700)  # platformdirs ignores a runtime dir others may read
         monkeypatch.setenv(var, str(home / sub))
     monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("VCAMD_INSTANCE", home.name)  # this test's own "one daemon per user" lock
     yield
 
 

@@ -9,12 +9,14 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from stream_helpers import CARPHONE, holds_open, short_clip, wait_for
 
 from vcamd.config import CameraSettings
+from vcamd.service import camera
 from vcamd.service.camera import Backoff, CameraReader, Captured, FrameSlot, missing_reason, parse_source
 from vcamd.service.stats import Stats
 
@@ -102,8 +104,16 @@ def test_a_file_plays_like_a_camera_loops_and_is_released_when_inactive(
 
 
 def test_a_vanished_camera_is_retried_with_backoff_and_recovers(
-    tmp_path: Path, reader_for: Callable[[Path], CameraReader]
+    tmp_path: Path, reader_for: Callable[[Path], CameraReader], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    opens: list[float] = []  # when the camera thread tried to open the camera
+    real_open = camera.open_capture
+
+    def open_capture(*args: Any, **kw: Any) -> Any:
+        opens.append(time.monotonic())
+        return real_open(*args, **kw)
+
+    monkeypatch.setattr(camera, "open_capture", open_capture)
     clip = tmp_path / "clip.mp4"
     shutil.copy(CARPHONE, clip)
     reader = reader_for(clip)
@@ -111,11 +121,17 @@ def test_a_vanished_camera_is_retried_with_backoff_and_recovers(
     wait_for(lambda: reader.slot.take(0.05) is not None, what="a first frame")
     clip.rename(tmp_path / "away.mp4")
     wait_for(lambda: reader.error, what="the camera noticed as gone")
+    gone = time.monotonic()
     assert str(clip) in reader.error and "not there" in reader.error
     assert not reader.is_open
     time.sleep(0.3)
     reader.slot.clear()
     assert reader.slot.take(0.2) is None
+    time.sleep(3.5)
+    tries = [t - gone for t in opens if t > gone]
+    # backoff 0.5, 1, 2 s: tries near 0.5, 1.5 and 3.5 s; a busy loop would try hundreds of times
+    assert 2 <= len(tries) <= 4, tries
+    assert all(b - a >= 0.45 for a, b in itertools.pairwise(tries)), tries
     (tmp_path / "away.mp4").rename(clip)
     wait_for(lambda: reader.slot.take(0.05) is not None, what="frames after the file came back")
     assert reader.error == ""

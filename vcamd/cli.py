@@ -9,13 +9,15 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from vcamd import __version__
 from vcamd.config import EFFECTS
-from vcamd.errors import VcamdError
+from vcamd.errors import Terminated, VcamdError
 
 log = logging.getLogger("vcamd")
 
@@ -146,8 +148,23 @@ def setup_logging(verbose: int) -> None:
     logging.basicConfig(level=level, format=fmt, stream=sys.stderr, force=True)
 
 
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated(signum)
+
+
+def terminate_on_signals() -> None:
+    """SIGTERM and SIGHUP unwind the main thread like Ctrl-C does (partial files removed, devices released);
+    ``vcamd run`` replaces this with a clean stop once the daemon is up."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), _raise_terminated)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``vcamd`` command; returns the exit status."""
+    """Entry point of the ``vcamd`` command; returns the exit status (128 + N after signal N)."""
+    terminate_on_signals()
     _quiet_native_logs()
     args_list = list(sys.argv[1:] if argv is None else argv)
     if not args_list or (args_list[0].startswith("-") and args_list[0] not in ("-h", "--help", "--version")):
@@ -162,3 +179,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Terminated as e:
+        return 128 + e.signum

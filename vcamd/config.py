@@ -5,7 +5,8 @@ Promises:
   line naming the file, the key, the bad value and what is allowed.
 - Unknown keys are errors (they are almost always typos).
 - ``update_file(path, changes)`` writes dotted-key changes back with tomlkit, keeping the user's comments and
-  layout, validates the result first, and replaces the file atomically.
+  layout, validates the result first, and replaces the file atomically; a file that cannot be read or parsed
+  is a ConfigError, never another exception.
 - ``render_example()`` is the documented file (every key, its default and a comment), built from the field
   descriptions below; ``config.example.toml`` and ``vcamd config init`` are exactly this text.
 """
@@ -36,6 +37,7 @@ EffectName = Literal[
     "blur", "image", "video", "slideshow", "desaturate", "color", "none", "mask", "transparent"
 ]
 EFFECTS: tuple[str, ...] = EffectName.__args__  # type: ignore[attr-defined]
+MIN_OUTPUT_SIDE = 16  # smaller rounds to nothing once made even for I420
 
 
 class ConfigError(VcamdError):
@@ -115,6 +117,13 @@ class OutputSettings(_Section):
     width: int = Field(0, ge=0, le=7680, description="Width sent to apps; 0 = the camera's.")
     height: int = Field(0, ge=0, le=4320, description="Height sent to apps; 0 = the camera's.")
     fps: float = Field(0.0, ge=0, le=240, description="Frame rate announced to apps; 0 = the camera's.")
+
+    @field_validator("width", "height")
+    @classmethod
+    def _check_size(cls, v: int) -> int:
+        if 0 < v < MIN_OUTPUT_SIDE:
+            raise ValueError(f"0 (the camera's) or at least {MIN_OUTPUT_SIDE} pixels")
+        return v
 
 
 class EffectSettings(_Section):
@@ -266,15 +275,24 @@ def load(path: Path | None = None, *, missing_ok: bool = True) -> Config:
         if missing_ok:
             return Config()
         raise ConfigError(f"{p}: no such file; create it with: vcamd config init")
+    return validate(_parse(p, read_text(p)), str(p))
+
+
+def read_text(p: Path) -> str:
+    """The text of settings file ``p``; ConfigError (one line) if it cannot be read or is not UTF-8."""
     try:
-        text = p.read_text(encoding="utf-8")
+        return p.read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError(f"{p}: cannot read it ({e.strerror}); check its permissions") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{p}: not UTF-8 text (byte {e.start}); save it as UTF-8") from None
+
+
+def _parse(p: Path, text: str) -> dict[str, Any]:
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{p}: not valid TOML: {e}") from None
-    return validate(data, str(p))
 
 
 def apply_changes(cfg: Config, changes: dict[str, Any]) -> Config:
@@ -295,7 +313,12 @@ def update_file(path: Path, changes: dict[str, Any]) -> Config:
     replaced atomically, so a reader never sees half a file.
     """
     p = Path(path)
-    doc = tomlkit.parse(p.read_text(encoding="utf-8")) if p.exists() else tomlkit.document()
+    text = read_text(p) if p.exists() else ""
+    _parse(p, text)  # a one-line ConfigError for a broken file, before anything changes
+    try:
+        doc = tomlkit.parse(text)
+    except tomlkit.exceptions.ParseError as e:
+        raise ConfigError(f"{p}: not valid TOML: {e}") from None
     for dotted, value in changes.items():
         section, _, key = dotted.partition(".")
         if section not in doc:

@@ -235,13 +235,19 @@ def transcode(src: Path, dst: Path, treat: Treat, on_frame: Callable[[], object]
 
 
 class FrameReader:
-    """A video file's frames as BGR uint8, in order; :meth:`restart` goes back to the first frame."""
+    """A video file's frames as BGR uint8: in order with :meth:`read`, or by number with :meth:`frame_at`
+    (which seeks rather than decoding the whole way there); :meth:`restart` goes back to the first frame."""
+
+    SEEK_AHEAD = 30  # frames: nearer than this, decoding forward is cheaper than a seek
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._container: Any = None
+        self._stream: Any = None
         self._frames: Iterator[Any] = iter(())
+        self._next = 0  # the number of the frame read() gives next
         self.fps = 30.0
+        self.frames: int | None = None  # as the file's header says (may be missing)
         self.restart()
 
     def restart(self) -> None:
@@ -251,18 +257,67 @@ class FrameReader:
         if not self._container.streams.video:
             self.close()
             raise MediaError(f"{self.path}: has no video track")
-        vs = self._container.streams.video[0]
+        vs = self._stream = self._container.streams.video[0]
         vs.thread_type = "AUTO"
         self.fps = float(vs.average_rate or vs.guessed_rate or 30)
+        self.frames = int(vs.frames) or None
         self._frames = self._container.decode(vs)
+        self._next = 0
+
+    def _decode(self) -> Any:
+        try:
+            return next(self._frames, None)
+        except (av.FFmpegError, OSError) as e:
+            raise MediaError(f"{self.path}: cannot decode it ({_reason(e)})") from None
+
+    def _number(self, frame: Any) -> int:
+        """The number of a decoded frame, from its time (frames after a seek do not count from 0)."""
+        if frame.pts is None or frame.time_base is None:
+            return self._next
+        start = self._stream.start_time or 0
+        return max(0, round(float((frame.pts - start) * frame.time_base) * self.fps))
+
+    @property
+    def position(self) -> int:
+        """The number of the frame decoded next (after the end of the file: the number of frames)."""
+        return self._next
 
     def read(self) -> np.ndarray | None:
         """The next frame, or None at the end of the file."""
+        frame = self._decode()
+        if frame is None:
+            return None
+        self._next += 1
+        return frame.to_ndarray(format="bgr24")
+
+    def frame_at(self, index: int) -> np.ndarray | None:
+        """Frame number ``index`` (from 0), or None if the file ends before it."""
+        if self._container is None:
+            self.restart()
+        if index < self._next or index > self._next + self.SEEK_AHEAD:
+            self._seek(index)
+        while True:
+            frame = self._decode()
+            if frame is None:
+                return None
+            number = self._number(frame)
+            self._next = number + 1
+            if number >= index:
+                return frame.to_ndarray(format="bgr24")
+
+    def _seek(self, index: int) -> None:
+        """Go to the keyframe at or before frame ``index``; the next decoded frames lead up to it."""
+        vs = self._stream
+        if index == 0 or vs.time_base is None:
+            self.restart()
+            return
+        target = int(index / self.fps / vs.time_base) + (vs.start_time or 0)
         try:
-            frame = next(self._frames, None)
+            self._container.seek(target, stream=vs, backward=True, any_frame=False)
         except (av.FFmpegError, OSError) as e:
-            raise MediaError(f"{self.path}: cannot decode it ({_reason(e)})") from None
-        return None if frame is None else frame.to_ndarray(format="bgr24")
+            raise MediaError(f"{self.path}: cannot seek in it ({_reason(e)})") from None
+        self._frames = self._container.decode(vs)
+        self._next = 0  # unknown until the next frame is decoded
 
     def close(self) -> None:
         """Release the file (safe to call twice)."""

@@ -10,7 +10,10 @@ Promises:
   matte as alpha). Several stills with ``slideshow`` each get the next picture.
 - Videos run in VIDEO mode (temporal smoothing) and keep their size, frame count, frame rate and audio;
   ``transparent`` is refused for videos (their containers here carry no alpha).
-- Outputs are written to a temporary file beside the target and renamed when complete.
+- Outputs are written to a temporary file beside the target and renamed when complete; SIGINT, SIGTERM or
+  SIGHUP mid-way leave neither the temporary file nor a partial output (cli.main unwinds on them).
+- A video that gives fewer frames than it says it has (cut short, damaged) is processed as far as it reads,
+  with a warning naming the file and how many frames of how many were readable.
 """
 
 from __future__ import annotations
@@ -168,6 +171,9 @@ def process_video(job: Job, cfg: Config, hide_progress: bool = False) -> int:
     with Pipeline(cfg, video=True) as pipe, bar:
         n = media.transcode(job.src, job.dst, pipe.process, on_frame=bar.update)
     log.info("%s -> %s (%d frames)", job.src, job.dst, n)
+    if job.frames and n < job.frames - 1 - job.frames // 100:  # the count may be an estimate: some slack
+        log.warning("%s: only %d of %d frames could be read (the file is cut short or damaged); %s has "
+                    "those %d", job.src, n, job.frames, job.dst, n)
     return n
 
 

@@ -1,11 +1,12 @@
 """``vcamd run``: the daemon in the foreground, stopped by signals or the tray's Quit.
 
-Promises: one daemon per user; SIGINT/SIGTERM -> threads joined, camera and virtual camera released, exit 0
-within 2 s (a second signal exits at once); the tray runs on the main thread when enabled and able, and is
-wired to the daemon here, so the daemon knows nothing of it; a tray that fails is logged and the daemon goes
-on without it. With no tray host at start (the hint is logged once), a host that comes up within a minute
-(a panel starting at login after vcamd) still gets the icon. The command socket (``vcamd next`` /
-``pause`` / ``resume`` / ``status``) is wired here too.
+Promises: one daemon per user; SIGINT/SIGTERM/SIGHUP -> threads joined, camera and virtual camera released,
+exit 0 within 2 s (a second signal exits at once), at any moment, start-up (model loading) included; the tray
+runs on the main thread when enabled and able, and is wired to the daemon here, so the daemon knows nothing of
+it; a tray that fails is logged and the daemon goes on without it. With no tray host at start (the hint is
+logged once), a host that comes up within a minute (a panel starting at login after vcamd) still gets the
+icon. The command socket (``vcamd next`` / ``pause`` / ``resume`` / ``status``) is wired here too. A daemon
+whose worker failed beyond repair exits 1, never 0.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 
 from vcamd import config
 from vcamd.commands import setup
-from vcamd.errors import VcamdError
+from vcamd.errors import Terminated, VcamdError
 from vcamd.service import control_socket
 from vcamd.service.control_socket import ControlServer
 from vcamd.service.daemon import Daemon
@@ -37,7 +38,7 @@ TRAY_LOOK = 2.0  # seconds between two looks for it
 
 @contextmanager
 def stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
-    """SIGINT/SIGTERM call ``stop()`` at once, whatever the main thread is blocked in; a second one exits.
+    """SIGINT/SIGTERM/SIGHUP call ``stop()`` at once, whatever the main thread is blocked in; a second exits.
 
     Python runs signal handlers on the main thread only when it gets back to bytecode, which a tray's native
     event loop may delay; the wakeup fd, read by a helper thread, does not wait for that.
@@ -55,7 +56,7 @@ def stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
         log.info("%s: stopping", signal.Signals(signum).name)
         stop()
 
-    sigs = (signal.SIGINT, signal.SIGTERM)
+    sigs = [getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)]
     previous = {s: signal.signal(s, handler) for s in sigs}
     rsock, wsock = socket.socketpair()
     wsock.setblocking(False)
@@ -142,7 +143,11 @@ def _command_socket(daemon: Daemon) -> ControlServer | None:
 
 
 def main(args: argparse.Namespace) -> int:
-    """``vcamd run``: run until SIGINT/SIGTERM or the tray's Quit; 0 on a clean stop."""
+    """``vcamd run``: run until SIGINT/SIGTERM/SIGHUP or the tray's Quit; 0 on a clean stop.
+
+    Before the daemon is up, cli.main's handlers turn SIGTERM/SIGHUP into :class:`Terminated`, which unwinds
+    the start-up (releasing what it opened) to a clean exit here.
+    """
     path = config.path_or_default(args.config)
     overrides = {
         key: value
@@ -153,25 +158,40 @@ def main(args: argparse.Namespace) -> int:
         )
         if value
     }
-    with InstanceLock():
-        setup.on_start()
-        daemon = Daemon(path, overrides=overrides, log_stats=getattr(args, "stats", False))
-        daemon.start()
-        server = _command_socket(daemon)
-        try:
+    daemon: Daemon | None = None
+    try:
+        with InstanceLock():
+            setup.on_start()
+            log.debug("starting the daemon with the settings in %s", path)
+            daemon = Daemon(path, overrides=overrides, log_stats=getattr(args, "stats", False))
+            daemon.start()
+            server = _command_socket(daemon)
             with stop_on_signals(daemon.stop):
-                tray, again = None, False
-                if daemon.settings().tray.enabled and not getattr(args, "no_tray", False):
-                    tray, again = _tray(daemon)
-                if tray is None and again:
-                    tray = _wait_for_tray(daemon)
-                if tray is not None:
-                    daemon.on_stop(tray.stop)
-                    _run_tray(tray, daemon)
-                while not daemon.wait(1.0):
-                    pass
-        finally:
-            if server is not None:
-                server.close()
+                try:
+                    _run_until_stopped(daemon, args)
+                finally:
+                    if server is not None:
+                        server.close()
+                    daemon.close()
+    except Terminated as e:
+        log.info("%s while starting: stopped", e)
+        if daemon is not None:
             daemon.close()
+        return 0
+    if daemon.failure:
+        log.error("stopped after a failure: %s", daemon.failure)
+        return 1
     return 0
+
+
+def _run_until_stopped(daemon: Daemon, args: argparse.Namespace) -> None:
+    tray, again = None, False
+    if daemon.settings().tray.enabled and not getattr(args, "no_tray", False):
+        tray, again = _tray(daemon)
+    if tray is None and again:
+        tray = _wait_for_tray(daemon)
+    if tray is not None:
+        daemon.on_stop(tray.stop)
+        _run_tray(tray, daemon)
+    while not daemon.wait(1.0):
+        pass

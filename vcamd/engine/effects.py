@@ -4,14 +4,25 @@ Promises:
 - Every effect's ``render(frame, matte, t)`` returns a BGR uint8 background of the frame's size (a buffer the
   effect reuses), where ``t`` is the stream time in seconds.
 - Files are read and resized when the effect is built or the output size changes, never per frame (a
-  background video decodes one frame per output frame, at the output's frame rate, and loops).
+  background video decodes one frame per output frame at most, at the output's frame rate, and loops).
+- The video and slideshow effects decode through a :class:`Loader` given to :func:`build`: the default one
+  decodes when asked, on the caller's thread (``vcamd process``: every frame exact, in order); the daemon
+  gives one that decodes on a helper thread (:mod:`vcamd.service.loader`; the engine itself starts no
+  threads), so its worker never waits for a file: until a new picture is ready the previous one shows.
+- Time runs from the effect's first frame: a video background starts at its first frame, a slideshow at
+  its first picture, whenever the effect is switched on; a video background seeks (never decodes forward
+  from the start) when it jumps or loops.
 - A missing or unreadable file raises :class:`EffectError` with one line naming the file and the fix, at
-  build time, so a bad setting never reaches the running stream.
+  build time, so a bad setting never reaches the running stream. A file that goes bad later (deleted,
+  corrupted) makes ``render`` raise EffectError, unless the previous picture can stay (slideshow).
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -31,6 +42,52 @@ IMAGE_EXTS = (*media.IMAGE_EXTS, ".bmp")
 
 class EffectError(VcamdError):
     """An effect that cannot be built from its settings."""
+
+
+Job = Callable[[], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A finished decoding job: its key and picture, or why it failed."""
+
+    key: Hashable
+    image: np.ndarray | None
+    error: str = ""
+
+
+def run_job(key: Hashable, job: Job) -> Loaded:
+    """Run ``job``; any failure becomes ``Loaded.error`` (one line), never an exception."""
+    try:
+        return Loaded(key, job())
+    except Exception as e:  # a decoder's error of any kind: the effect decides what to show instead
+        return Loaded(key, None, str(e) or type(e).__name__)
+
+
+class Loader:
+    """Decodes an effect's files: ``request(key, job)`` asks for ``job()`` (a decoded, fitted picture),
+    ``take()`` gives the newest finished job not taken yet (None if none). This one runs the job at once,
+    on the caller's thread; :class:`vcamd.service.loader.ThreadLoader` runs it on a helper thread."""
+
+    def __init__(self, name: str = "") -> None:
+        self.name = name
+        self._done: Loaded | None = None
+
+    def request(self, key: Hashable, job: Job) -> None:
+        self._done = run_job(key, job)
+
+    def take(self) -> Loaded | None:
+        done, self._done = self._done, None
+        return done
+
+    def close(self, then: Callable[[], None] | None = None) -> None:
+        """Stop; ``then()`` runs once no job runs any more (to close the files the jobs read)."""
+        if then is not None:
+            then()
+
+
+LoaderFactory = Callable[[str], Loader]
+RETRY_FAILED = 2.0  # seconds before a picture that failed to load is asked for again
 
 
 def read_image(path: str | Path, what: str = "background image") -> np.ndarray:
@@ -194,9 +251,10 @@ class ImageEffect(Effect):
 
 
 class SlideshowEffect(Effect):
-    """The images of a folder in name order, one every ``interval`` seconds; ``next``/``previous`` step."""
+    """The images of a folder in name order, one every ``interval`` seconds from the effect's first frame;
+    ``next``/``previous`` step. A picture that cannot be read leaves the previous one showing."""
 
-    def __init__(self, folder: str, interval: float) -> None:
+    def __init__(self, folder: str, interval: float, loader: Loader | None = None) -> None:
         p = Path(folder).expanduser()
         if not folder or not p.is_dir():
             raise EffectError(
@@ -207,14 +265,22 @@ class SlideshowEffect(Effect):
             raise EffectError(f"backgrounds folder {p}: has no jpg/png/webp images; add some")
         self.interval = interval
         self.offset = 0
-        self._index = -1
-        self._fitted: np.ndarray | None = None
+        self._loader = loader or Loader("slideshow")
+        self._t0: float | None = None
         self._t = 0.0
+        self._asked: tuple[int, tuple[int, ...]] | None = None
+        self._asked_at = 0.0
+        self._shown: np.ndarray | None = None  # the picture on show, fitted
+        self._error = ""
+        try:  # the first picture now, off the stream's thread, so the first frame has it
+            self._first: np.ndarray | None = read_image(self.files[0])
+        except EffectError as e:
+            self._first, self._error = None, str(e)
 
     def current_index(self, t: float | None = None) -> int:
-        """Which image shows at stream time ``t``."""
+        """Which image shows at stream time ``t`` (counted from the effect's first frame)."""
         t = self._t if t is None else t
-        return (int(t // self.interval) + self.offset) % len(self.files)
+        return (int((t - (self._t0 or 0.0)) // self.interval) + self.offset) % len(self.files)
 
     def step(self, n: int) -> None:
         """Show the image ``n`` after (negative: before) the current one now."""
@@ -229,28 +295,40 @@ class SlideshowEffect(Effect):
         self.step(-1)
 
     def render(self, frame: np.ndarray, matte: MatteResult, t: float) -> np.ndarray:
+        if self._t0 is None:
+            self._t0 = t
         self._t = t
         idx = self.current_index(t)
-        if idx != self._index or self._fitted is None or self._fitted.shape != frame.shape:
-            try:
-                img = read_image(self.files[idx])
-            except EffectError as e:
-                if self._fitted is not None and self._fitted.shape == frame.shape:
-                    log.warning("slideshow: %s; keeping the previous image", e)
-                    self._index = idx
-                    return self._fitted
-                raise
-            self._fitted = cover_fit(img, (frame.shape[1], frame.shape[0]))
-            self._index = idx
-        return self._fitted
+        key = (idx, frame.shape)
+        now = time.monotonic()
+        if key != self._asked or (self._error and now - self._asked_at > RETRY_FAILED):
+            self._asked, self._asked_at = key, now
+            path, size = self.files[idx], (frame.shape[1], frame.shape[0])
+            self._loader.request(key, lambda: cover_fit(read_image(path), size))
+        done = self._loader.take()
+        if done is not None and done.image is not None:
+            self._shown, self._error = done.image, ""
+        elif done is not None:
+            if self._error != done.error and self._shown is not None:
+                log.warning("slideshow: %s; keeping the previous image", done.error)
+            self._error = done.error
+        if self._shown is None or self._shown.shape != frame.shape:
+            start = self._shown if self._shown is not None else self._first
+            if start is None:
+                raise EffectError(self._error or f"backgrounds folder: {self.files[idx]} is not loaded yet")
+            self._shown = cover_fit(start, (frame.shape[1], frame.shape[0]))  # once, until the job is done
+        return self._shown
+
+    def close(self) -> None:
+        self._loader.close()
 
 
 class VideoEffect(Effect):
-    """A looping background video, run by stream time: at time ``t`` it shows its frame
-    ``int(t * its_fps)`` modulo its length, so it keeps its own speed at any output frame rate, one decoded
-    frame per output frame at most (a slower output skips frames, a faster one repeats them)."""
+    """A looping background video, run by time from the effect's first frame: at time ``t`` it shows its
+    frame ``int(t * its_fps)`` modulo its length, so it keeps its own speed at any output frame rate, one
+    decoded frame per output frame at most (a slower output skips frames, a faster one repeats them)."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, loader: Loader | None = None) -> None:
         p = Path(path).expanduser()
         if not path or not p.is_file():
             raise EffectError(
@@ -266,59 +344,68 @@ class VideoEffect(Effect):
             self._reader.close()
             raise EffectError(f"background video {p}: has no frames; use another video")
         self.fps = self._reader.fps
-        self.length: int | None = None  # frame count, learned at the first end of file
-        self._raw = first
-        self._pos = 0  # index of self._raw
-        self._fitted: np.ndarray | None = None
-        self._fitted_pos = -1
+        self.length: int | None = self._reader.frames  # frame count: the header's, or learned at the end
+        self._first = first
+        self._loader = loader or Loader("video")
+        self._t0: float | None = None
+        self._asked: tuple[int, tuple[int, ...]] | None = None
+        self._shown: np.ndarray | None = None
+        self._error = ""
 
     def frame_index(self, t: float) -> int:
         """Which frame of the background shows at stream time ``t`` (once its length is known)."""
-        target = max(0, int(t * self.fps))
+        target = max(0, int((t - (self._t0 or 0.0)) * self.fps + 1e-6))
         return target % self.length if self.length else target
 
-    def _restart(self) -> None:
-        self._reader.restart()
-        first = self._reader.read()
-        if first is not None:
-            self._raw = first
-        self._pos = 0
-
-    def _seek(self, target: int) -> None:
-        if target < self._pos:  # looped: start again
-            self._restart()
-        while self._pos < target:
-            frame = self._reader.read()
-            if frame is None:  # end of file: now the length is known
-                self.length = self._pos + 1
-                target %= self.length
-                self._restart()
-                continue
-            self._pos += 1
-            self._raw = frame
+    def _frame(self, index: int, size: tuple[int, int]) -> np.ndarray:
+        """Frame ``index`` fitted to ``size`` (a loader job: the reader is used by the loader only)."""
+        try:
+            raw = self._reader.frame_at(index)
+            if raw is None:  # past the end: now the length is known
+                self.length = max(1, self._reader.position)
+                raw = self._reader.frame_at(index % self.length)
+        except media.MediaError as e:
+            raise EffectError(f"background video {e}; replace it") from None
+        if raw is None:
+            raise EffectError(f"background video {self.path}: gives no frames any more; replace it")
+        return cover_fit(raw, size)
 
     def render(self, frame: np.ndarray, matte: MatteResult, t: float) -> np.ndarray:
-        self._seek(self.frame_index(t))
-        if self._fitted is None or self._fitted_pos != self._pos or self._fitted.shape != frame.shape:
-            self._fitted = cover_fit(self._raw, (frame.shape[1], frame.shape[0]))
-            self._fitted_pos = self._pos
-        return self._fitted
+        if self._t0 is None:
+            self._t0 = t
+        key = (self.frame_index(t), frame.shape)
+        if key != self._asked:
+            self._asked = key
+            index, size = key[0], (frame.shape[1], frame.shape[0])
+            self._loader.request(key, lambda: self._frame(index, size))
+        done = self._loader.take()
+        if done is not None and done.image is not None:
+            self._shown, self._error = done.image, ""
+        elif done is not None:
+            self._error = done.error
+        if self._error:
+            raise EffectError(self._error)
+        if self._shown is None or self._shown.shape != frame.shape:
+            self._shown = cover_fit(self._shown if self._shown is not None else self._first,
+                                    (frame.shape[1], frame.shape[0]))  # once, until the job is done
+        return self._shown
 
     def close(self) -> None:
-        self._reader.close()
+        self._loader.close(self._reader.close)
 
 
-def build(settings: EffectSettings) -> Effect:
-    """The effect named by ``settings.name``, with its files loaded (raises EffectError on bad files)."""
+def build(settings: EffectSettings, loader: LoaderFactory = Loader) -> Effect:
+    """The effect named by ``settings.name``, with its files loaded (raises EffectError on bad files);
+    ``loader(name)`` makes the :class:`Loader` the video and slideshow effects decode through."""
     name = settings.name
     if name == "blur":
         return BlurEffect(settings.blur_strength)
     if name == "image":
         return ImageEffect(settings.background)
     if name == "video":
-        return VideoEffect(settings.background)
+        return VideoEffect(settings.background, loader("video"))
     if name == "slideshow":
-        return SlideshowEffect(settings.backgrounds_dir, settings.interval)
+        return SlideshowEffect(settings.backgrounds_dir, settings.interval, loader("slideshow"))
     if name == "desaturate":
         return DesaturateEffect()
     if name == "color":

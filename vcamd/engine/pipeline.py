@@ -68,6 +68,8 @@ class Pipeline:
 
     cfg: Config = field(default_factory=Config)
     video: bool = True
+    #: Makes the loaders effects decode their files through (the daemon's run on helper threads).
+    loader: effects.LoaderFactory = effects.Loader
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -82,7 +84,7 @@ class Pipeline:
         self.last_ms = StageTimes()
 
     def _build(self, cfg: Config, current: _Stage | None) -> _Stage:
-        effect = effects.build(cfg.effect)
+        effect = effects.build(cfg.effect, self.loader)
         try:
             needs_model = effect.needs_matte or cfg.effect.name == "transparent"
             segmenter = None

@@ -11,6 +11,10 @@ Promises:
   and the reader recovers by itself.
 - ``set_active(False)`` releases the camera (its light goes off) within a frame period; ``set_active(True)``
   opens it again at once. ``stop()`` ends the thread within a frame period.
+- The thread's loop is guarded: an unexpected exception (a ``cv2.error``, say) is logged once, the camera
+  is released and retried with the same backoff, and the loop goes on. ``alive`` and ``silent_for()`` let
+  the daemon notice what the thread cannot report itself (it died; a read hangs), and ``revive()`` starts
+  a dead thread again.
 """
 
 from __future__ import annotations
@@ -230,6 +234,8 @@ class CameraReader:
         self._backoff = Backoff()
         self._retry_at = 0.0
         self._last_frame = 0.0
+        self._since = time.monotonic()  # when frames were last asked for (start, activation, new settings)
+        self._logged: set[str] = set()
         self._pace_start = 0.0
         self._paced = 0
 
@@ -238,10 +244,31 @@ class CameraReader:
     def start(self, active: bool = True) -> None:
         """Open the camera now if ``active`` (so its real size is known), then read on a thread."""
         self._active = active
+        self._since = time.monotonic()
         if active:
             self._try_open()
+        self._start_thread()
+
+    def _start_thread(self) -> None:
         self._thread = threading.Thread(target=self._run, name="vcamd-camera", daemon=True)
         self._thread.start()
+
+    @property
+    def alive(self) -> bool:
+        """Whether the camera thread runs (always, between ``start()`` and ``stop()``, unless a bug)."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def revive(self) -> None:
+        """Start the camera thread again if it died."""
+        if not self.alive and not self._stopping.is_set():
+            self._release()
+            self._start_thread()
+
+    def silent_for(self) -> float:
+        """Seconds since the last frame (or since frames were asked for, if later); 0 while inactive."""
+        if not self._active:
+            return 0.0
+        return time.monotonic() - max(self._last_frame, self._since)
 
     def set_active(self, active: bool) -> None:
         """Hold the camera open (True) or release it (False)."""
@@ -249,12 +276,14 @@ class CameraReader:
             if active:  # an app is waiting: try at once, whatever the backoff said
                 self._retry_at = 0.0
                 self._backoff.reset()
+                self._since = time.monotonic()
             self._active = active
             self._poke.set()
 
     def configure(self, settings: CameraSettings) -> None:
         """Reopen with new settings (between frames)."""
         self._pending = settings
+        self._since = time.monotonic()
         self._poke.set()
 
     def stop(self, timeout: float = 1.5) -> None:
@@ -282,26 +311,37 @@ class CameraReader:
 
     def _run(self) -> None:
         while not self._stopping.is_set():
-            if self._pending is not None:
-                self._settings, self._pending = self._pending, None
-                self._src = parse_source(self._settings.device)
-                self._release()
-                self.error, self._retry_at = "", 0.0
-                self._backoff.reset()
-            if not self._active:
-                self._release()
-                self.slot.clear()
-                self._wait(0.5)
-                continue
-            if self._cap is None:
-                delay = self._retry_at - time.monotonic()
-                if delay > 0:
-                    self._wait(min(delay, 0.5))
-                    continue
-                self._try_open()
-                continue
-            self._read_one()
+            try:
+                self._run_once()
+            except Exception as e:  # guarded: log once, release, retry with backoff, go on
+                text = f"camera {self._src.spec}: unexpected error: {e}"
+                if text not in self._logged and len(self._logged) < 100:
+                    self._logged.add(text)
+                    log.error("%s (logged once; retrying)", text, exc_info=True)
+                self._fail(text)
         self._release()
+
+    def _run_once(self) -> None:
+        """One turn of the camera thread: settings, activity, (re)opening, or one frame."""
+        if self._pending is not None:
+            self._settings, self._pending = self._pending, None
+            self._src = parse_source(self._settings.device)
+            self._release()
+            self.error, self._retry_at = "", 0.0
+            self._backoff.reset()
+        if not self._active:
+            self._release()
+            self.slot.clear()
+            self._wait(0.5)
+            return
+        if self._cap is None:
+            delay = self._retry_at - time.monotonic()
+            if delay > 0:
+                self._wait(min(delay, 0.5))
+                return
+            self._try_open()
+            return
+        self._read_one()
 
     def _try_open(self, looping: bool = False) -> None:
         """Open the camera and deliver its first frame; ``looping``: a file starting again, same clock."""
@@ -320,7 +360,10 @@ class CameraReader:
 
     def _fail(self, reason: str) -> None:
         """Release, remember why, and schedule the next try."""
-        self._release()
+        try:
+            self._release()
+        except Exception:  # a capture that fails even to close: drop it
+            self._cap = None
         delay = self._backoff.next()
         self._retry_at = time.monotonic() + delay
         if reason != self.error:

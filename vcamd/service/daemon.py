@@ -13,7 +13,15 @@ Promises:
   virtual camera, the webcam is released within 2 s and a still frame goes out at ``daemon.idle_fps``; an app
   opening the device gets live video within a second. Privacy sends a card (or ``daemon.privacy_image``)
   and releases the webcam; a missing or busy camera sends a card while the camera retries.
-- A frame the pipeline fails on is logged once per distinct error and sent untreated.
+- While an effect is on, no untreated camera frame goes out: a frame the pipeline fails on is logged once
+  per distinct error and replaced by the last good treated frame for up to a second, then by a safe frame
+  (the camera shrunk and heavily blurred, with no model); the status says so (ERROR, with why).
+- Every thread's loop is guarded: an unexpected exception is logged once and the loop goes on. A camera that
+  is live but gives no frame for a second, or whose thread died, is a camera fault: a card goes out while it
+  retries. A worker that cannot go on stops the daemon with :attr:`Daemon.failure` set (never quietly).
+- A settings file that is unreadable, not UTF-8, not TOML, invalid, or empty (0 bytes: a save in
+  progress, or an accident) while running keeps the last good settings, logged in one line.
+- ``close()`` returns within :data:`CLOSE_BUDGET` seconds in all, whatever the threads are stuck in.
 - An output that tells who reads it (``Output.in_use()``: the PipeWire camera's links) pauses the same way.
 """
 
@@ -38,6 +46,7 @@ from vcamd.errors import VcamdError
 from vcamd.outputs import Output
 from vcamd.service import camera, cards
 from vcamd.service.control import State, Status
+from vcamd.service.loader import ThreadLoader
 from vcamd.service.stats import Stats
 from vcamd.service.watch import FileWatcher, ReaderWatch
 
@@ -47,6 +56,10 @@ POLL = 0.25  # seconds between looks at the settings file (and longest wait for 
 TAKE_TIMEOUT = 0.1  # longest the worker waits for a camera frame before looking around
 STATS_EVERY = 5.0
 OUTPUT_RETRY = 2.0
+LAST_GOOD_FOR = 1.0  # seconds a failing effect is covered by the last good treated frame, then a safe frame
+CAMERA_SILENCE = 1.0  # seconds a live camera may give no frame before the daemon calls it a camera fault
+CLOSE_BUDGET = 1.8  # seconds close() may take in all (the promise is 2 s from the signal)
+SAFE_WIDTH = 24  # the safe frame is the camera at this width, blurred, scaled back up
 NEW_SETTINGS_FILE = "# vcamd settings; every key and its default: vcamd config show\n"
 TRY_WITHOUT = (
     "to try the effects on a video file meanwhile: vcamd process IN.mp4 -o OUT.mp4 --effect blur "
@@ -81,11 +94,18 @@ class Daemon:
         self._output_dirty = False
         self._output_error = ""
         self._watcher = FileWatcher(self.config_path)
+        self._readers: ReaderWatch | None = None
         self._logged: set[str] = set()
         self._fit: np.ndarray | None = None
         self._still_key: tuple[Any, ...] = ()
         self._still: np.ndarray | None = None
         self._t0 = time.monotonic()
+        self._good: np.ndarray | None = None  # the last good treated frame
+        self._good_t = 0.0
+        self._safe: np.ndarray | None = None
+        self._effect_error = ""
+        self._camera_fault = ""
+        self.failure = ""  # why the daemon stopped by itself, if it did
 
     # --- life cycle ----------------------------------------------------------------------------------
 
@@ -93,7 +113,7 @@ class Daemon:
         """Check the devices, load the model, open the camera and the virtual camera, start the threads."""
         cfg = self._cfg
         self._preflight(cfg)
-        self.pipeline = Pipeline(cfg, video=True)
+        self.pipeline = Pipeline(cfg, video=True, loader=ThreadLoader)
         try:
             self.camera = camera.CameraReader(cfg.camera, self.stats)
             self.camera.start(active=not cfg.daemon.privacy)
@@ -136,7 +156,8 @@ class Daemon:
         elif not w:
             w, h = cw, ch
         fps = cfg.output.fps or (info.fps if info else cfg.camera.fps)
-        self.output = outputs.open_output(cfg.output, w - w % 2, h - h % 2, fps)  # I420 wants even sizes
+        w, h = max(2, w - w % 2), max(2, h - h % 2)  # I420 wants even sizes, and something to send
+        self.output = outputs.open_output(cfg.output, w, h, fps)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the daemon is asked to stop (True) or ``timeout`` passes (False)."""
@@ -148,25 +169,32 @@ class Daemon:
         if self._stopping.is_set():
             hook()
 
-    def close(self, timeout: float = 1.5) -> None:
-        """Stop, join the threads, release the camera, the virtual camera and the model."""
+    def close(self, timeout: float = CLOSE_BUDGET) -> None:
+        """Stop, join the threads, release the camera, the virtual camera and the model: all within
+        ``timeout`` seconds (a thread still stuck then keeps what it uses; the process exit frees it)."""
         self.stop()
         deadline = time.monotonic() + timeout
         for t in self._threads:
-            t.join(max(0.05, deadline - time.monotonic()))
+            t.join(max(0.0, deadline - time.monotonic()))
         if any(t.is_alive() for t in self._threads):  # never free what a running thread still uses
             log.warning("a thread did not stop in time; the exit releases the devices")
+            if self.camera is not None:
+                self.camera.stop(max(0.0, deadline - time.monotonic()))
         else:
-            self._release()
+            self._release(deadline)
         self._set_state(State.STOPPED, "")
 
-    def _release(self) -> None:
-        if self.camera is not None:
-            self.camera.stop()
-        if self.output is not None:
-            self.output.close()
-        if self.pipeline is not None:
-            self.pipeline.close()
+    def _release(self, deadline: float | None = None) -> None:
+        """Release what start() opened (once; safe to call again)."""
+        cam, self.camera = self.camera, None
+        if cam is not None:
+            cam.stop(CLOSE_BUDGET if deadline is None else max(0.0, deadline - time.monotonic()))
+        out, self.output = self.output, None
+        if out is not None:
+            out.close()
+        pipe, self.pipeline = self.pipeline, None
+        if pipe is not None:
+            pipe.close()
 
     def __enter__(self) -> Daemon:
         self.start()
@@ -254,8 +282,11 @@ class Daemon:
         """Read the settings file again; keep the running settings if it is bad."""
         with self._lock:
             try:
+                if self.config_path.is_file() and self.config_path.stat().st_size == 0:
+                    raise ConfigError(f"{self.config_path}: is empty (a save in progress, or emptied by "
+                                      "mistake?); write the settings back, or: vcamd config init --force")
                 file_cfg = config.load(self.config_path, missing_ok=False)
-            except ConfigError as e:
+            except (ConfigError, OSError) as e:
                 log.warning("%s; keeping the last good settings", e)
                 return
             for key in list(self._overrides):
@@ -289,58 +320,84 @@ class Daemon:
             except Exception:
                 log.exception("a status subscriber failed")
 
-    def _log_once(self, what: str, err: BaseException) -> None:
+    def _log_once(self, what: str, err: BaseException, trace: bool = False) -> None:
         text = f"{what}: {err}"
         if text not in self._logged and len(self._logged) < 100:
             self._logged.add(text)
-            log.error("%s (logged once; the stream goes on)", text)
+            log.error("%s (logged once; the stream goes on)", text, exc_info=err if trace else None)
 
     # --- the worker thread ---------------------------------------------------------------------------
 
-    def _decide(self) -> State:
-        """What to send now; holds the camera open or releases it to match."""
+    def _decide(self) -> tuple[State, bool]:
+        """What to send now, and whether the camera cannot give frames (send cards); holds the camera open
+        or releases it to match."""
         assert self.camera is not None
         cfg = self._cfg
-        active = False
+        active, cards_due = False, ""
         if cfg.daemon.privacy:
             state, message = State.PRIVACY, "privacy is on: camera off"
         elif cfg.daemon.pause_when_unused and not self._in_use:
             state, message = State.IDLE, f'no app reads "{cfg.output.name}": camera off'
         else:
             active = True
-            message = self._output_error or self.camera.error
+            self._camera_fault = self._watch_camera()
+            cards_due = self._output_error or self.camera.error or self._camera_fault
+            message = cards_due or self._effect_error
             state = State.ERROR if message else State.LIVE
         self.camera.set_active(active)
         self._set_state(state, message)
-        return state
+        return state, not active or bool(cards_due)
+
+    def _watch_camera(self) -> str:
+        """A camera fault the camera thread cannot report itself: its thread died, or a live camera went
+        silent (a read that hangs). "" if none."""
+        assert self.camera is not None
+        if not self.camera.alive:
+            self._log_once("the camera thread", RuntimeError("it stopped; starting it again"))
+            self.camera.revive()
+            return f"camera {self.camera.source.spec}: its reader stopped; restarting it"
+        if not self.camera.error and self.camera.silent_for() > CAMERA_SILENCE:
+            return f"camera {self.camera.source.spec}: no frame for {CAMERA_SILENCE:g} s; waiting for it"
+        return ""
 
     def _work(self) -> None:
         cv2.setNumThreads(1)
         next_still = 0.0
         try:
             while not self._stopping.is_set():
-                if self._output_dirty and not self._reopen_output():
-                    self._stopping.wait(OUTPUT_RETRY)
-                    continue
-                state = self._decide()
-                if state in (State.LIVE, State.ERROR):
-                    assert self.camera is not None
-                    item = self.camera.slot.take(TAKE_TIMEOUT)
-                    if item is not None:
-                        self._send_live(item)
-                        continue
-                    if state is State.LIVE:
-                        continue
-                now = time.monotonic()
-                if now >= next_still:
-                    self._send(self._still_frame(state))
-                    self.stats.frame_out()
-                    next_still = now + 1.0 / self._cfg.daemon.idle_fps
-                elif self._wake.wait(min(TAKE_TIMEOUT, next_still - now)):
-                    self._wake.clear()
-        except Exception:
-            log.exception("the worker thread failed; stopping")
+                try:
+                    next_still = self._work_once(next_still)
+                except Exception as e:  # guarded: log once, say so, go on
+                    self._log_once("the worker", e, trace=True)
+                    self._set_state(State.ERROR, f"internal error: {e}")
+                    self._stopping.wait(TAKE_TIMEOUT)
+        except BaseException as e:
+            self.failure = f"the worker thread failed: {e!r}"
+            log.exception("%s; stopping", self.failure)
             self.stop()
+
+    def _work_once(self, next_still: float) -> float:
+        """One turn of the worker: a live frame, or a card when one is due; returns when the next card is."""
+        if self._output_dirty and not self._reopen_output():
+            self._stopping.wait(OUTPUT_RETRY)
+            return next_still
+        state, cards_due = self._decide()
+        if state in (State.LIVE, State.ERROR):
+            assert self.camera is not None
+            item = self.camera.slot.take(TAKE_TIMEOUT)
+            if item is not None:
+                self._send_live(item)
+                return next_still
+            if not cards_due:
+                return next_still
+        now = time.monotonic()
+        if now >= next_still:
+            self._send(self._still_frame(state))
+            self.stats.frame_out()
+            return now + 1.0 / self._cfg.daemon.idle_fps
+        if self._wake.wait(min(TAKE_TIMEOUT, next_still - now)):
+            self._wake.clear()
+        return next_still
 
     def _send_live(self, item: camera.Captured) -> None:
         assert self.pipeline is not None
@@ -350,10 +407,40 @@ class Daemon:
             stages = self.pipeline.last_ms.as_dict()
         except Exception as e:
             self.stats.frame_failed()
-            self._log_once("a frame could not be treated, sending it untreated", e)
-            out = item.frame
+            out = self._instead_of(item.frame, e)
+        else:
+            self._keep_good(out)
         self._send(out)
         self.stats.frame_out((time.monotonic() - item.t) * 1000.0, stages)
+
+    def _keep_good(self, out: np.ndarray) -> None:
+        """Remember a treated frame, to cover a short failure of the effect."""
+        if self._good is None or self._good.shape != out.shape:
+            self._good = np.empty_like(out)
+        np.copyto(self._good, out)
+        self._good_t = time.monotonic()
+        if self._effect_error:
+            log.info("the effect works again")
+            self._effect_error = ""
+
+    def _instead_of(self, frame: np.ndarray, err: Exception) -> np.ndarray:
+        """What goes out for a frame the pipeline failed on: never the frame itself (the room)."""
+        self._log_once("a frame could not be treated", err)
+        if self._good is not None and time.monotonic() - self._good_t <= LAST_GOOD_FOR:
+            return self._good
+        self._effect_error = f"the effect failed ({err}); sending the camera blurred"
+        return self._safe_frame(frame)
+
+    def _safe_frame(self, frame: np.ndarray) -> np.ndarray:
+        """The camera so blurred that nothing of the room can be made out; needs no model."""
+        h, w = frame.shape[:2]
+        sh = max(1, round(h * SAFE_WIDTH / w))
+        small = cv2.resize(frame, (SAFE_WIDTH, sh), interpolation=cv2.INTER_AREA)
+        small = cv2.GaussianBlur(small, (0, 0), 2.0)
+        if self._safe is None or self._safe.shape != frame.shape:
+            self._safe = np.empty_like(frame)
+        cv2.resize(small, (w, h), dst=self._safe, interpolation=cv2.INTER_LINEAR)
+        return self._safe
 
     def _send(self, frame: np.ndarray) -> None:
         """Send a BGR (or BGRA) frame, resized to the output if needed."""
@@ -363,8 +450,9 @@ class Daemon:
             frame = cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR)  # a camera has no alpha
         w, h = self.output.size
         if frame.shape[:2] != (h, w):
-            if self._fit is None or self._fit.shape[:2] != (h, w):
-                self._fit = np.empty((h, w, 3), np.uint8)
+            shape = (h, w, *frame.shape[2:])
+            if self._fit is None or self._fit.shape != shape or self._fit.dtype != frame.dtype:
+                self._fit = np.empty(shape, frame.dtype)  # as the frame: resize cannot write into another
             interpolation = cv2.INTER_AREA if frame.shape[1] > w else cv2.INTER_LINEAR
             cv2.resize(frame, (w, h), dst=self._fit, interpolation=interpolation)
             frame = self._fit
@@ -416,36 +504,45 @@ class Daemon:
     # --- the monitor thread --------------------------------------------------------------------------
 
     def _monitor(self) -> None:
-        watch: ReaderWatch | None = None
         next_stats = time.monotonic() + STATS_EVERY
         try:
             while not self._stopping.is_set():
-                path = self.output.reader_path if self.output is not None else ""
-                if (watch.path if watch else "") != (os.path.realpath(path) if path else ""):
-                    if watch is not None:
-                        watch.close()
-                    watch = ReaderWatch(path) if path else None
-                if watch is not None and watch.supported:
-                    in_use = watch.poll(POLL)
-                else:
-                    self._stopping.wait(POLL)
-                    in_use = True
-                said = self.output.in_use() if self.output is not None else None
-                if said is not None:  # the output knows (a PipeWire node's links); device readers count too
-                    in_use = said or bool(watch is not None and watch.supported and in_use)
-                if in_use != self._in_use:
-                    self._readers_changed(in_use)
-                if self._watcher.changed():
-                    self._reload()
+                for step in (self._watch_readers, self._watch_settings):
+                    try:
+                        step()
+                    except Exception as e:  # guarded: log once, go on watching
+                        self._log_once("the monitor", e, trace=True)
+                        self._stopping.wait(POLL)
                 if (self._log_stats or self._cfg.daemon.stats) and time.monotonic() >= next_stats:
                     next_stats = time.monotonic() + STATS_EVERY
                     log.info("stats: %s", self.stats.snapshot().line())
-        except Exception:
-            log.exception("the monitor thread failed; settings and readers are no longer watched")
         finally:
+            if self._readers is not None:
+                self._readers.close()
+
+    def _watch_readers(self) -> None:
+        """Wait up to a poll for apps opening or closing the virtual camera."""
+        path = self.output.reader_path if self.output is not None else ""
+        watch = self._readers
+        if (watch.path if watch else "") != (os.path.realpath(path) if path else ""):
+            self._readers = None
             if watch is not None:
                 watch.close()
+            self._readers = watch = ReaderWatch(path) if path else None
+        if watch is not None and watch.supported:
+            in_use = watch.poll(POLL)
+        else:
+            self._stopping.wait(POLL)
+            in_use = True
+        said = self.output.in_use() if self.output is not None else None
+        if said is not None:  # the output knows (a PipeWire node's links); device readers count too
+            in_use = said or bool(watch is not None and watch.supported and in_use)
+        if in_use != self._in_use:
+            self._readers_changed(in_use)
 
+    def _watch_settings(self) -> None:
+        if self._watcher.changed():
+            self._reload()
 
     def _readers_changed(self, in_use: bool) -> None:
         self._in_use = in_use
