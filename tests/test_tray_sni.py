@@ -100,8 +100,8 @@ def registered_item(session: Session) -> tuple[str, str]:
     return name, "/" + path
 
 
-def dbus_menu(session: Session) -> list[Any]:
-    """The item's menu through com.canonical.dbusmenu GetLayout, as the panel reads it."""
+def _menu(session: Session) -> tuple[Any, str, str]:
+    """The session bus, the registered item's bus name, and its menu's object path."""
     from gi.repository import Gio, GLib
 
     bus = session.bus()
@@ -109,6 +109,14 @@ def dbus_menu(session: Session) -> list[Any]:
     menu_path = bus.call_sync(name, path, "org.freedesktop.DBus.Properties", "Get",
                               GLib.Variant("(ss)", ("org.kde.StatusNotifierItem", "Menu")), None,
                               Gio.DBusCallFlags.NONE, 5000, None).unpack()[0]
+    return bus, name, menu_path
+
+
+def dbus_menu(session: Session) -> list[Any]:
+    """The item's menu through com.canonical.dbusmenu GetLayout, as the panel reads it."""
+    from gi.repository import Gio, GLib
+
+    bus, name, menu_path = _menu(session)
     _, layout = bus.call_sync(name, menu_path, "com.canonical.dbusmenu", "GetLayout",
                               GLib.Variant("(iias)", (0, -1, [])), None, Gio.DBusCallFlags.NONE, 5000,
                               None).unpack()
@@ -133,11 +141,7 @@ def dbus_menu_click(session: Session, label: str) -> None:
     """Activate the top-level item ``label`` as a panel does: com.canonical.dbusmenu Event "clicked"."""
     from gi.repository import Gio, GLib
 
-    bus = session.bus()
-    name, path = registered_item(session)
-    menu_path = bus.call_sync(name, path, "org.freedesktop.DBus.Properties", "Get",
-                              GLib.Variant("(ss)", ("org.kde.StatusNotifierItem", "Menu")), None,
-                              Gio.DBusCallFlags.NONE, 5000, None).unpack()[0]
+    bus, name, menu_path = _menu(session)
     _, layout = bus.call_sync(name, menu_path, "com.canonical.dbusmenu", "GetLayout",
                               GLib.Variant("(iias)", (0, 1, [])), None, Gio.DBusCallFlags.NONE, 5000,
                               None).unpack()
