@@ -210,7 +210,10 @@ def main() -> int:
     args = p.parse_args()
     sys.path.insert(0, str(harness.ROOT))
     from vcamd.commands.run import stop_on_signals
+    from vcamd.service import memory
     from vcamd.service.daemon import Daemon
+
+    memory.limit_heap()  # as ``vcamd run`` does first
 
     rng = random.Random(args.seed)
     with tempfile.TemporaryDirectory(prefix="vcamd-chaos-") as tmp:

@@ -8,7 +8,8 @@ temporary folder (decoded like a UVC webcam's MJPEG stream; the daemon loops the
 a subprocess (``vcamd.cli.main(["run", "--no-tray", ...])``) with effect ``blur``, writing to a registered
 pyvirtualcam backend that converts each frame to I420 as pyvirtualcam's v4l2loopback path does (the
 conversion is part of the bill) and counts frames. Beside it, the decode-only floor: a process that reads
-the same clip with ``cv2.VideoCapture``, paced at 30 fps, and does nothing else.
+the same clip with ``cv2.VideoCapture`` as the daemon's camera thread opens it (FFmpeg, one decoder
+thread), paced at 30 fps, and does nothing else.
 
 ``--tree NAME=DIR`` (repeatable) runs the daemon from another checkout too (``PYTHONPATH=DIR``), e.g. the
 code before a change, interleaved with this one, so before and after share the machine's load. The
@@ -105,14 +106,17 @@ def _decode_child(clip: str) -> int:
     """The floor: read ``clip`` paced at its frame rate, looped, until killed."""
     import cv2
 
+    def open_clip() -> Any:  # as the daemon's camera thread opens a file (one FFmpeg decoder thread)
+        return cv2.VideoCapture(clip, cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, 1])
+
     cv2.setNumThreads(1)
-    cap = cv2.VideoCapture(clip)
+    cap = open_clip()
     start, n = time.monotonic(), 0
     while True:
         ok, _ = cap.read()
         if not ok:
             cap.release()
-            cap = cv2.VideoCapture(clip)
+            cap = open_clip()
             continue
         n += 1
         delay = start + n / FPS - time.monotonic()

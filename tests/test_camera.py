@@ -17,7 +17,15 @@ from stream_helpers import CARPHONE, holds_open, short_clip, wait_for
 
 from vcamd.config import CameraSettings
 from vcamd.service import camera
-from vcamd.service.camera import Backoff, CameraReader, Captured, FrameSlot, missing_reason, parse_source
+from vcamd.service.camera import (
+    Backoff,
+    CameraReader,
+    Captured,
+    FramePool,
+    FrameSlot,
+    missing_reason,
+    parse_source,
+)
 from vcamd.service.stats import Stats
 
 
@@ -65,6 +73,25 @@ def test_slot_keeps_only_the_latest_frame_and_counts_drops() -> None:
     assert slot.take(0.01) is None
 
 
+def test_the_frame_pool_reuses_only_buffers_nobody_holds() -> None:
+    pool = FramePool()
+    assert pool.buffer(None) is None  # the first frame's size is not known yet
+    held = [pool.buffer((4, 4, 3)) for _ in range(FramePool.SIZE)]
+    assert len({id(b) for b in held}) == FramePool.SIZE  # each one held: a new one each time
+    assert pool.buffer((4, 4, 3)) is None  # all held and the pool full: the reader allocates
+    view = held[1][1:3]  # a view holds its buffer too
+    first, second = id(held[0]), id(held[1])
+    del held[:2]
+    again = pool.buffer((4, 4, 3))
+    assert again is not None and id(again) == first
+    assert pool.buffer((4, 4, 3)) is None  # ``again`` is held now, the others still are
+    del again
+    del view
+    assert id(pool.buffer((4, 4, 3))) in (first, second)
+    bigger = pool.buffer((8, 8, 3))  # a new size: buffers of the old one are dropped
+    assert bigger is not None and bigger.shape == (8, 8, 3)
+
+
 def test_backoff_doubles_to_a_cap_and_resets() -> None:
     b = Backoff()
     assert [b.next() for _ in range(6)] == [0.5, 1.0, 2.0, 4.0, 5.0, 5.0]
@@ -91,6 +118,11 @@ def test_a_file_plays_like_a_camera_loops_and_is_released_when_inactive(
 
     wait_for(collect(20), what="20 frames from an 8-frame clip (it loops)")
     assert all(c.frame.shape == (144, 176, 3) for c in got)
+    # frames are read into reused buffers, but never into one still held: what was handed out stays
+    assert len({id(c.frame) for c in got}) == len(got)
+    kept = [c.frame.copy() for c in got]
+    wait_for(collect(40), what="20 more frames")
+    assert all(np.array_equal(c.frame, k) for c, k in zip(got, kept, strict=False))
     assert all(b.t > a.t for a, b in itertools.pairwise(got))
     assert holds_open(clip)
 

@@ -85,6 +85,21 @@ def test_a_deleted_background_video_never_sends_the_room(setup: Setup, tmp_path:
         assert untreated_sent(rec, raw) == 0
 
 
+def test_a_failing_effect_after_no_effect_never_sends_the_room(setup: Setup, tmp_path: Path) -> None:
+    """The frames sent while no effect was on are the room: they never cover for an effect that fails."""
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    (folder / "holiday.jpg").write_bytes(b"\xff\xd8 this is not a picture" * 100)
+    setup.write(effect={"name": "none", "backgrounds_dir": str(folder)})
+    raw = camera_digests(setup.clip)
+    with running(setup) as (daemon, rec):
+        wait_for(lambda: untreated_sent(rec, raw) > 10, what="the untreated camera (effect none)")
+        daemon.apply({"effect.name": "slideshow"})
+        start = rec.count + 1  # a frame treated while apply ran may still go out
+        wait_for(lambda: rec.count > start + 30, what="frames keep coming")
+        assert sum(d in raw for d in rec.digests[start:]) == 0
+
+
 # --- threads that must not die ---------------------------------------------------------------------------
 
 

@@ -236,7 +236,12 @@ def transcode(src: Path, dst: Path, treat: Treat, on_frame: Callable[[], object]
 
 class FrameReader:
     """A video file's frames as BGR uint8: in order with :meth:`read`, or by number with :meth:`frame_at`
-    (which seeks rather than decoding the whole way there); :meth:`restart` goes back to the first frame."""
+    (which seeks rather than decoding the whole way there); :meth:`restart` goes back to the first frame.
+
+    It decodes on the caller's thread alone (a background video needs one frame per output frame, a few ms
+    at 720p): FFmpeg's own decoder threads would come and go with every background and file reopened, each
+    with its stack and frame buffers, and a daemon's memory would creep.
+    """
 
     SEEK_AHEAD = 30  # frames: nearer than this, decoding forward is cheaper than a seek
 
@@ -258,7 +263,7 @@ class FrameReader:
             self.close()
             raise MediaError(f"{self.path}: has no video track")
         vs = self._stream = self._container.streams.video[0]
-        vs.thread_type = "AUTO"
+        vs.thread_count = 1
         self.fps = float(vs.average_rate or vs.guessed_rate or 30)
         self.frames = int(vs.frames) or None
         self._frames = self._container.decode(vs)

@@ -25,7 +25,7 @@ from typing import Any
 from vcamd import config
 from vcamd.commands import setup
 from vcamd.errors import Terminated, VcamdError
-from vcamd.service import control_socket
+from vcamd.service import control_socket, memory
 from vcamd.service.control_socket import ControlServer
 from vcamd.service.daemon import Daemon
 from vcamd.service.instance import InstanceLock
@@ -159,6 +159,7 @@ def main(args: argparse.Namespace) -> int:
         if value
     }
     daemon: Daemon | None = None
+    memory.limit_heap()  # before any thread allocates
     try:
         with InstanceLock():
             setup.on_start()

@@ -6,11 +6,13 @@ Promises:
 - ``Pipeline.update(cfg)`` may be called from any thread: it builds the new effect (and model) in the
   caller's thread, raising :class:`VcamdError` and keeping the old settings if they are bad, and the new
   settings take effect all at once at the start of the next frame.
-- ``last_ms`` holds the per-stage wall time of the last frame (segment, matte, effect, composite).
-- In a stream, the model is not run on every frame while nothing moves: when less than STILL_SHARE of the
-  picture changed since the previous frame, the last confidence is used again for up to
+- ``last_ms`` holds the per-stage wall time of the last frame (segment, matte, effect, composite), and
+  ``last_treated`` whether its effect hid anything (False for ``none``: that frame is the camera's own).
+- In a stream, the model is not run on every frame while the person's outline holds still: when the
+  picture near the last matte's edge moved less than STILL_SHIFT work pixels since the previous frame
+  (:meth:`Matte.observe`; under 1 pixel of a 720p frame), the last confidence is used again for up to
   STILL_MODEL_EVERY - 1 frames in a row (the matte's guided filter still follows the current picture);
-  any frame where the picture moves runs the model. ``model_runs`` counts the frames the model ran on.
+  any frame where the outline moves more runs the model. ``model_runs`` counts the frames it ran on.
 """
 
 from __future__ import annotations
@@ -32,8 +34,9 @@ from vcamd.engine.types import EMPTY
 
 log = logging.getLogger(__name__)
 
-#: A frame counts as still when less than this share of the matte's work grid changed.
-STILL_SHARE = 0.005
+#: A frame counts as still when the picture near the person's outline moved less than this many work
+#: pixels (a 1 px/frame pan at 720p reads 0.26; a talking head, 0.1 to 0.4).
+STILL_SHIFT = 0.2
 #: On still frames the model runs on every this-many-th frame.
 STILL_MODEL_EVERY = 3
 
@@ -82,6 +85,7 @@ class Pipeline:
         self._reused = 0
         self.model_runs = 0
         self.last_ms = StageTimes()
+        self.last_treated = False
 
     def _build(self, cfg: Config, current: _Stage | None) -> _Stage:
         effect = effects.build(cfg.effect, self.loader)
@@ -153,6 +157,7 @@ class Pipeline:
             cv2.flip(frame, 1, dst=self._mirror_buf)
             frame = self._mirror_buf
         times = self.last_ms = StageTimes()
+        self.last_treated = st.effect.needs_matte or st.cfg.effect.name == "transparent"
         if st.segmenter is None:
             out = st.effect.render(frame, EMPTY, t)
             times.total = (time.perf_counter() - t0) * 1000
@@ -180,9 +185,9 @@ class Pipeline:
     def _confidence(self, st: _Stage, frame: np.ndarray, ts: int) -> np.ndarray:
         """The model's confidence for ``frame``, or the last one again on a still frame (module promises)."""
         assert st.segmenter is not None
-        moving = st.matte.observe(frame) if self.video else 1.0
+        moving = st.matte.observe(frame) if self.video else float("inf")
         key = (st.segmenter, frame.shape)
-        if (moving < STILL_SHARE and self._conf is not None and key == self._conf_key
+        if (moving < STILL_SHIFT and self._conf is not None and key == self._conf_key
                 and self._reused < STILL_MODEL_EVERY - 1):
             self._reused += 1
             return self._conf

@@ -5,7 +5,8 @@ Promises:
   :class:`VcamdError` (what is missing and how to fix it, then how to try the effects without it) when
   there is no webcam or no virtual camera; once started it never dies of a frame, a camera or a settings file.
 - Three threads: the camera (:mod:`vcamd.service.camera`, latest frame only), the worker (pipeline, then the
-  virtual camera, contiguous BGR, at the output size) and the monitor (settings file, readers, stats).
+  virtual camera, contiguous BGR, at the output size) and the monitor (settings file, readers, stats, and
+  every :data:`~vcamd.service.memory.TRIM_EVERY` s the free heap pages given back to the system).
 - The settings file is polled: a change takes effect within a second, between frames, all at once; a bad
   one is logged (file, key, value) and the last good settings keep running. Command-line overrides hold until
   that key is edited in the file or changed through :meth:`Daemon.apply`.
@@ -15,7 +16,8 @@ Promises:
   and releases the webcam; a missing or busy camera sends a card while the camera retries.
 - While an effect is on, no untreated camera frame goes out: a frame the pipeline fails on is logged once
   per distinct error and replaced by the last good treated frame for up to a second, then by a safe frame
-  (the camera shrunk and heavily blurred, with no model); the status says so (ERROR, with why).
+  (the camera shrunk and heavily blurred, with no model); the status says so (ERROR, with why). A frame
+  sent with no effect on (the room itself) is never kept as a cover.
 - Every thread's loop is guarded: an unexpected exception is logged once and the loop goes on. A camera that
   is live but gives no frame for a second, or whose thread died, is a camera fault: a card goes out while it
   retries. A worker that cannot go on stops the daemon with :attr:`Daemon.failure` set (never quietly).
@@ -44,7 +46,7 @@ from vcamd.engine import effects
 from vcamd.engine.pipeline import Pipeline
 from vcamd.errors import VcamdError
 from vcamd.outputs import Output
-from vcamd.service import camera, cards
+from vcamd.service import camera, cards, memory
 from vcamd.service.control import State, Status
 from vcamd.service.loader import ThreadLoader
 from vcamd.service.stats import Stats
@@ -57,6 +59,7 @@ TAKE_TIMEOUT = 0.1  # longest the worker waits for a camera frame before looking
 STATS_EVERY = 5.0
 OUTPUT_RETRY = 2.0
 LAST_GOOD_FOR = 1.0  # seconds a failing effect is covered by the last good treated frame, then a safe frame
+KEEP_GOOD_EVERY = 0.25  # seconds between copies of a good treated frame (a copy every frame costs 1 % CPU)
 CAMERA_SILENCE = 1.0  # seconds a live camera may give no frame before the daemon calls it a camera fault
 CLOSE_BUDGET = 1.8  # seconds close() may take in all (the promise is 2 s from the signal)
 SAFE_WIDTH = 24  # the safe frame is the camera at this width, blurred, scaled back up
@@ -414,14 +417,22 @@ class Daemon:
         self.stats.frame_out((time.monotonic() - item.t) * 1000.0, stages)
 
     def _keep_good(self, out: np.ndarray) -> None:
-        """Remember a treated frame, to cover a short failure of the effect."""
-        if self._good is None or self._good.shape != out.shape:
-            self._good = np.empty_like(out)
-        np.copyto(self._good, out)
-        self._good_t = time.monotonic()
+        """Remember a treated frame (one every KEEP_GOOD_EVERY s), to cover a short failure of the effect.
+        A frame of no effect is the room itself: it is never kept, and it voids the one kept before."""
         if self._effect_error:
             log.info("the effect works again")
             self._effect_error = ""
+        assert self.pipeline is not None
+        if not self.pipeline.last_treated:
+            self._good_t = float("-inf")
+            return
+        now = time.monotonic()
+        if self._good is not None and self._good.shape == out.shape and now - self._good_t < KEEP_GOOD_EVERY:
+            return
+        if self._good is None or self._good.shape != out.shape:
+            self._good = np.empty_like(out)
+        np.copyto(self._good, out)
+        self._good_t = now
 
     def _instead_of(self, frame: np.ndarray, err: Exception) -> np.ndarray:
         """What goes out for a frame the pipeline failed on: never the frame itself (the room)."""
@@ -505,8 +516,12 @@ class Daemon:
 
     def _monitor(self) -> None:
         next_stats = time.monotonic() + STATS_EVERY
+        next_trim = time.monotonic() + memory.TRIM_EVERY
         try:
             while not self._stopping.is_set():
+                if time.monotonic() >= next_trim:
+                    next_trim = time.monotonic() + memory.TRIM_EVERY
+                    log.debug("free heap pages given back in %.1f ms", memory.give_back() * 1000)
                 for step in (self._watch_readers, self._watch_settings):
                     try:
                         step()
