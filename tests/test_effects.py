@@ -67,28 +67,6 @@ def test_stronger_blur_removes_more_detail() -> None:
     assert _detail(strong, background) < _detail(weak, background) < _detail(img, background)
 
 
-def test_blur_from_the_mattes_shrunk_frame_is_no_further_from_the_exact_blur() -> None:
-    """Blur starts from the matte's shrunk frame when it has one (a pass less over the whole frame). Against
-    the exact blur (the person weighted out, a Gaussian at full size), it is no worse than shrinking the
-    frame itself; it is better, as the shrunk frame has been averaged once already."""
-    for path in PORTRAITS:
-        img = cv2.resize(cv2.imread(str(path)), (1280, 720))
-        small = cv2.resize(gt_mask(path), (320, 180))
-        full = cv2.resize(small, (1280, 720))
-        picture = cv2.resize(img, (320, 180), interpolation=cv2.INTER_LINEAR)  # as the matte makes it
-        room = 1.0 - full.astype(np.float32) / 255
-        for strength in (10, 60, 100):
-            sigma = strength / 100 * 0.04 * 1280
-            exact = cv2.GaussianBlur(img.astype(np.float32) * room[..., None], (0, 0), sigma) / (
-                cv2.GaussianBlur(room, (0, 0), sigma)[..., None] + 1e-3)
-            blur = effects.BlurEffect(strength)
-            errors = []
-            for pic in (None, picture):
-                out = blur.render(img, MatteResult(small, full, pic), 0.0)
-                errors.append(float(np.abs(out - exact)[full == 0].mean()))
-            assert errors[1] <= errors[0] + 0.01 and errors[1] < 2.5, (path.stem, strength, errors)
-
-
 @pytest.mark.parametrize("path", PORTRAITS, ids=lambda p: p.stem)
 def test_desaturate_greys_the_background_only(path: Path) -> None:
     img, out, alpha = _run(path, name="desaturate")

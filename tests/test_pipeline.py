@@ -149,29 +149,3 @@ def test_the_model_rests_on_still_frames_and_runs_on_every_moving_one() -> None:
             p.process(np.ascontiguousarray(wide[:, 4 * i : 4 * i + 640]), i / 30)
         assert p.model_runs == 20
     assert 0.1 < (alpha > 127).mean() < 0.9
-
-
-def test_only_motion_near_the_outline_or_away_from_the_person_runs_the_model() -> None:
-    """Motion inside the person (a talking face) cannot move the matte: the model rests as on a still
-    picture. Motion in the room away from the person (someone coming in) runs it on every frame."""
-    from vcamd.engine import pipeline
-
-    still = cv2.resize(cv2.imread(str(AISEGMENT[0])), (640, 360))
-    person = cv2.resize(gt_mask(AISEGMENT[0]), (640, 360)) > 127
-    inside = cv2.erode(person.astype(np.uint8), np.ones((61, 61), np.uint8)) > 0
-    outside = cv2.dilate(person.astype(np.uint8), np.ones((81, 81), np.uint8)) == 0
-    rng = np.random.default_rng(3)
-
-    def runs_with_flicker_in(where: np.ndarray) -> int:
-        ys, xs = np.nonzero(where)
-        y, x = int(np.median(ys)), int(np.median(xs))
-        with Pipeline(_cfg(name="transparent"), video=True) as p:
-            for i in range(31):
-                frame = still.copy()
-                frame[y - 24 : y + 24, x - 24 : x + 24] = rng.integers(0, 255, (48, 48, 3), dtype=np.uint8)
-                p.process(frame, i / 30)
-            return p.model_runs
-
-    assert inside.any() and outside.any()
-    assert runs_with_flicker_in(inside) == 1 + 30 // pipeline.STILL_MODEL_EVERY
-    assert runs_with_flicker_in(outside) == 31

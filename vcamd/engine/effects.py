@@ -171,10 +171,7 @@ class BlurEffect(Effect):
         sw = int(np.clip(w * self.WORK_SIGMA / sigma_full, 16, min(w, self.MAX_WORK_WIDTH)))
         sh = max(1, round(h * sw / w))
         sigma = sigma_full * sw / w
-        shrunk = matte.picture if matte.picture is not None and matte.picture.shape[1] >= sw else frame
-        # From the matte's shrunk frame when there is one: one pass less over the whole frame.
-        small = cv2.resize(shrunk, (sw, sh), interpolation=cv2.INTER_AREA if shrunk is not frame
-                           else cv2.INTER_LINEAR).astype(np.float32)
+        small = cv2.resize(frame, (sw, sh), interpolation=cv2.INTER_LINEAR).astype(np.float32)
         # Background weight at work size: 1 on the background, 0 on the person.
         weight = _BACKGROUND_WEIGHT[cv2.resize(matte.small, (sw, sh), interpolation=cv2.INTER_AREA)]
         num = cv2.GaussianBlur(cv2.multiply(small, cv2.merge([weight] * 3)), (0, 0), sigma)

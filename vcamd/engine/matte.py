@@ -2,10 +2,9 @@
 
 Promises:
 - ``Matte.compute(conf, frame, region)`` returns a :class:`MatteResult`: ``small`` (uint8 at a reduced
-  resolution with the frame's shape), ``full`` (uint8 at the frame's size, 255 = person) and, with
-  ``refine``, ``picture`` (the frame shrunk to ``small``'s size). All are buffers reused by the next call.
-  ``region`` is the part of the frame ``conf`` covers (the segmenter's crop; default: the whole frame);
-  outside it the alpha is 0.
+  resolution with the frame's shape) and ``full`` (uint8 at the frame's size, 255 = person). Both are
+  buffers reused by the next call. ``region`` is the part of the frame ``conf`` covers (the segmenter's
+  crop; default: the whole frame); outside it the alpha is 0.
 - The alpha is soft: confidence is mapped through a ramp of width ``softness`` centred on ``threshold``
   (``softness = 0`` is a hard cut).
 - With ``refine`` (the default), the confidence is moved onto a work grid of the frame (long side at most
@@ -38,12 +37,6 @@ MOTION_LO = 6.0
 MOTION_HI = 18.0
 #: Without refine the whole matte is smoothed, which lags moving edges: at most this much.
 PLAIN_MAX_SMOOTHING = 0.5
-#: ``observe`` looks for motion within this many work pixels of the last matte's edge (16 px at 720p).
-EDGE_BAND = 4
-_BAND_KERNEL = np.ones((2 * EDGE_BAND + 1, 2 * EDGE_BAND + 1), np.uint8)
-#: ... and away from the person: when more than this share of the grid moved there, someone may be coming
-#: into view, and ``observe`` says ``inf``.
-AWAY_MOVED = 0.005
 
 
 
@@ -141,16 +134,11 @@ class Matte:
         return buf
 
     def observe(self, frame: np.ndarray) -> float:
-        """Look at ``frame`` before its confidence is known: how far, in work pixels, the picture moved
-        since the previous frame near the last matte's edge (within EDGE_BAND work pixels of it; over the
-        whole grid when the last matte has no edge); ``inf`` when there is nothing to compare with, or when
-        the matte does not refine. The estimate is the normal flow over that band, mean |change| / mean
-        |gradient|: a pan of d work pixels a frame reads about d (up to 1.5), camera noise about 0.1.
-        Motion away from the person's outline (a talking face, a noisy wall) does not count: it cannot move
-        the matte, unless more than AWAY_MOVED of the grid beyond the band moved (``inf``: someone may be
-        coming into view). ``compute`` on the same frame then reuses this look."""
+        """Look at ``frame`` before its confidence is known: the share (0..1) of the work grid where the
+        picture changed since the previous frame (1.0 when there is nothing to compare with, or when the
+        matte does not refine). ``compute`` on the same frame then reuses this look."""
         if not self.settings.refine:
-            return float("inf")
+            return 1.0
         h, w = frame.shape[:2]
         grid = work_size(w, h)
         if self._guide is None or self._guide.shape[:2] != (grid[1], grid[0]):
@@ -160,41 +148,12 @@ class Matte:
         self._observed = True
         if prev is None or prev.shape != self._gray.shape:
             self._motion = None
-            return float("inf")
+            return 1.0
         motion = self._buffer("motion", self._gray.shape, np.uint8)
         cv2.absdiff(self._gray, prev, dst=motion)
-        band = self._edge_band(motion.shape)
-        gradient = self._buffer("gradient", motion.shape)
-        gx = self._buffer("gx", motion.shape)
-        cv2.Sobel(self._gray, cv2.CV_32F, 1, 0, dst=gx, ksize=3, scale=0.125)
-        cv2.Sobel(self._gray, cv2.CV_32F, 0, 1, dst=gradient, ksize=3, scale=0.125)
-        cv2.magnitude(gx, gradient, gradient)
-        change = cv2.mean(motion, mask=band)[0]
-        shift = change / max(cv2.mean(gradient, mask=band)[0], 1e-3)
         cv2.blur(motion, (5, 5), dst=motion)
         self._motion = motion
-        if band is not None:
-            away = self._buffer("away", motion.shape, np.uint8)
-            cv2.threshold(motion, MOTION_LO, 255, cv2.THRESH_BINARY, dst=away)
-            cv2.subtract(away, self._work["grown"], dst=away)  # 255 - 255 = 0 on and near the person
-            if cv2.countNonZero(away) > AWAY_MOVED * motion.size:
-                return float("inf")
-        return shift
-
-    def _edge_band(self, shape: tuple[int, ...]) -> np.ndarray | None:
-        """255 within EDGE_BAND work pixels of the last matte's edge (cut at half); None (everywhere) if it
-        has none."""
-        small = self._work.get("small")
-        if small is None or small.shape != shape:
-            return None
-        inside = self._buffer("inside", shape, np.uint8)
-        cv2.threshold(small, 127, 255, cv2.THRESH_BINARY, dst=inside)
-        grown = self._buffer("grown", shape, np.uint8)
-        band = self._buffer("band", shape, np.uint8)
-        cv2.dilate(inside, _BAND_KERNEL, dst=grown)
-        cv2.erode(inside, _BAND_KERNEL, dst=band)
-        cv2.bitwise_xor(grown, band, dst=band)
-        return band if cv2.countNonZero(band) else None
+        return float(np.count_nonzero(motion > MOTION_LO)) / motion.size
 
     def _refined(self, conf: np.ndarray, frame: np.ndarray, region: Region | None) -> np.ndarray:
         if not self._observed:
@@ -232,4 +191,4 @@ class Matte:
             self._full = np.empty((h, w), np.uint8)
         # cv2.resize, not media.upscale: the warp's last-bit differences lowered boundary F by 0.02 points.
         cv2.resize(small, (w, h), dst=self._full, interpolation=cv2.INTER_LINEAR)
-        return MatteResult(small, self._full, self._guide if self.settings.refine else None)
+        return MatteResult(small, self._full)

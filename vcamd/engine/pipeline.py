@@ -8,11 +8,10 @@ Promises:
   settings take effect all at once at the start of the next frame.
 - ``last_ms`` holds the per-stage wall time of the last frame (segment, matte, effect, composite), and
   ``last_treated`` whether its effect hid anything (False for ``none``: that frame is the camera's own).
-- In a stream, the model is not run on every frame while the person's outline holds still: when the
-  picture near the last matte's edge moved less than STILL_SHIFT work pixels since the previous frame
-  (:meth:`Matte.observe`; under 1 pixel of a 720p frame), the last confidence is used again for up to
+- In a stream, the model is not run on every frame while nothing moves: when less than STILL_SHARE of the
+  picture changed since the previous frame, the last confidence is used again for up to
   STILL_MODEL_EVERY - 1 frames in a row (the matte's guided filter still follows the current picture);
-  any frame where the outline moves more runs the model. ``model_runs`` counts the frames it ran on.
+  any frame where the picture moves runs the model. ``model_runs`` counts the frames the model ran on.
 """
 
 from __future__ import annotations
@@ -34,9 +33,8 @@ from vcamd.engine.types import EMPTY
 
 log = logging.getLogger(__name__)
 
-#: A frame counts as still when the picture near the person's outline moved less than this many work
-#: pixels (a 1 px/frame pan at 720p reads 0.26; a talking head, 0.1 to 0.4).
-STILL_SHIFT = 0.2
+#: A frame counts as still when less than this share of the matte's work grid changed.
+STILL_SHARE = 0.005
 #: On still frames the model runs on every this-many-th frame.
 STILL_MODEL_EVERY = 3
 
@@ -185,9 +183,9 @@ class Pipeline:
     def _confidence(self, st: _Stage, frame: np.ndarray, ts: int) -> np.ndarray:
         """The model's confidence for ``frame``, or the last one again on a still frame (module promises)."""
         assert st.segmenter is not None
-        moving = st.matte.observe(frame) if self.video else float("inf")
+        moving = st.matte.observe(frame) if self.video else 1.0
         key = (st.segmenter, frame.shape)
-        if (moving < STILL_SHIFT and self._conf is not None and key == self._conf_key
+        if (moving < STILL_SHARE and self._conf is not None and key == self._conf_key
                 and self._reused < STILL_MODEL_EVERY - 1):
             self._reused += 1
             return self._conf

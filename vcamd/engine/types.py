@@ -12,12 +12,10 @@ Region = tuple[float, float, float, float]
 
 @dataclass
 class MatteResult:
-    """The alpha of one frame at two resolutions (uint8, 255 = person), and, when the matte made one, the
-    frame itself (BGR) at ``small``'s size, for effects that work on a shrunk frame to start from."""
+    """The alpha of one frame at two resolutions (uint8, 255 = person)."""
 
     small: np.ndarray
     full: np.ndarray
-    picture: np.ndarray | None = None
 
 
 #: What effects get when no matte is computed (effects that need none).
