@@ -145,6 +145,8 @@ def _command_socket(daemon: Daemon) -> ControlServer | None:
 def main(args: argparse.Namespace) -> int:
     """``vcamd run``: run until SIGINT/SIGTERM/SIGHUP or the tray's Quit; 0 on a clean stop.
 
+    First of all it sets the heap policy of a daemon that runs for days (:func:`memory.limit_heap`).
+
     Before the daemon is up, cli.main's handlers turn SIGTERM/SIGHUP into :class:`Terminated`, which unwinds
     the start-up (releasing what it opened) to a clean exit here.
     """

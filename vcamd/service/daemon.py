@@ -418,10 +418,12 @@ class Daemon:
 
     def _keep_good(self, out: np.ndarray) -> None:
         """Remember a treated frame (one every KEEP_GOOD_EVERY s), to cover a short failure of the effect.
-        A frame of no effect is the room itself: it is never kept, and it voids the one kept before."""
+        A frame of no effect is the room itself: it is never kept, and it voids the one kept before. The
+        safe frame and the card, needed again only after a fault, are let go."""
         if self._effect_error:
             log.info("the effect works again")
             self._effect_error = ""
+        self._safe = self._still = None  # held only while needed: a daemon that runs for days stays lean
         assert self.pipeline is not None
         if not self.pipeline.last_treated:
             self._good_t = float("-inf")
