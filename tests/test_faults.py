@@ -57,11 +57,16 @@ def untreated_sent(rec: vcam_recorder.RecordingBackend, raw: set[bytes]) -> int:
 # --- privacy ---------------------------------------------------------------------------------------------
 
 
-def test_a_slideshow_of_a_corrupt_picture_never_sends_the_room(setup: Setup, tmp_path: Path) -> None:
+def corrupt_pictures(tmp_path: Path) -> Path:
+    """A slideshow folder whose only picture, holiday.jpg, is corrupt."""
     folder = tmp_path / "pictures"
     folder.mkdir()
     (folder / "holiday.jpg").write_bytes(b"\xff\xd8 this is not a picture" * 100)
-    setup.write(effect={"name": "slideshow", "backgrounds_dir": str(folder)})
+    return folder
+
+
+def test_a_slideshow_of_a_corrupt_picture_never_sends_the_room(setup: Setup, tmp_path: Path) -> None:
+    setup.write(effect={"name": "slideshow", "backgrounds_dir": str(corrupt_pictures(tmp_path))})
     raw = camera_digests(setup.clip)
     with running(setup) as (daemon, rec):
         wait_for(lambda: rec.count > 40, what="frames keep coming")
@@ -87,10 +92,7 @@ def test_a_deleted_background_video_never_sends_the_room(setup: Setup, tmp_path:
 
 def test_a_failing_effect_after_no_effect_never_sends_the_room(setup: Setup, tmp_path: Path) -> None:
     """The frames sent while no effect was on are the room: they never cover for an effect that fails."""
-    folder = tmp_path / "pictures"
-    folder.mkdir()
-    (folder / "holiday.jpg").write_bytes(b"\xff\xd8 this is not a picture" * 100)
-    setup.write(effect={"name": "none", "backgrounds_dir": str(folder)})
+    setup.write(effect={"name": "none", "backgrounds_dir": str(corrupt_pictures(tmp_path))})
     raw = camera_digests(setup.clip)
     with running(setup) as (daemon, rec):
         wait_for(lambda: untreated_sent(rec, raw) > 10, what="the untreated camera (effect none)")

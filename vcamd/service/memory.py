@@ -16,7 +16,6 @@ Promises (glibc only; elsewhere, or where the glibc calls are missing, each call
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 import os
 import time
@@ -35,9 +34,10 @@ _M_ARENA_MAX = -8
 
 
 def _libc() -> ctypes.CDLL | None:
-    name = ctypes.util.find_library("c")
+    """The C library the process already has loaded (not ``ctypes.util.find_library``: it runs
+    ``ldconfig -p``, a program vcamd must not start), if it is glibc's."""
     try:
-        libc = ctypes.CDLL(name or "libc.so.6")
+        libc = ctypes.CDLL(None)
     except OSError:
         return None
     return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
