@@ -16,11 +16,8 @@ Promises (glibc only; elsewhere, or where the glibc calls are missing, each call
 from __future__ import annotations
 
 import ctypes
-import logging
 import os
 import time
-
-log = logging.getLogger(__name__)
 
 #: malloc arenas at most (glibc's default on this 2-core machine: 16).
 ARENAS = 2
