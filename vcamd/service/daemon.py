@@ -429,10 +429,10 @@ class Daemon:
             self._good_t = float("-inf")
             return
         now = time.monotonic()
-        if self._good is not None and self._good.shape == out.shape and now - self._good_t < KEEP_GOOD_EVERY:
-            return
         if self._good is None or self._good.shape != out.shape:
             self._good = np.empty_like(out)
+        elif now - self._good_t < KEEP_GOOD_EVERY:
+            return
         np.copyto(self._good, out)
         self._good_t = now
 
