@@ -150,6 +150,7 @@ class Chaos:
         choice = self.rng.random()
         if choice < 0.6:
             eff["name"] = self.rng.choice(EFFECTS_ON)
+            eff["background"] = str(self.video if eff["name"] == "video" else self.picture)
         elif choice < 0.8:
             eff["blur_strength"] = self.rng.randint(1, 100)
         else:
