@@ -16,12 +16,13 @@ import pytest
 from stream_helpers import CARPHONE, holds_open, short_clip, wait_for
 
 from vcamd.config import CameraSettings
+from vcamd.media import BufferPool
 from vcamd.service import camera
 from vcamd.service.camera import (
+    FRAME_BUFFERS,
     Backoff,
     CameraReader,
     Captured,
-    FramePool,
     FrameSlot,
     missing_reason,
     parse_source,
@@ -74,10 +75,10 @@ def test_slot_keeps_only_the_latest_frame_and_counts_drops() -> None:
 
 
 def test_the_frame_pool_reuses_only_buffers_nobody_holds() -> None:
-    pool = FramePool()
+    pool = BufferPool(FRAME_BUFFERS)
     assert pool.buffer(None) is None  # the first frame's size is not known yet
-    held = [pool.buffer((4, 4, 3)) for _ in range(FramePool.SIZE)]
-    assert len({id(b) for b in held}) == FramePool.SIZE  # each one held: a new one each time
+    held = [pool.buffer((4, 4, 3)) for _ in range(FRAME_BUFFERS)]
+    assert len({id(b) for b in held}) == FRAME_BUFFERS  # each one held: a new one each time
     assert pool.buffer((4, 4, 3)) is None  # all held and the pool full: the reader allocates
     view = held[1][1:3]  # a view holds its buffer too
     first, second = id(held[0]), id(held[1])

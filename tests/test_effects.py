@@ -134,6 +134,23 @@ def test_cover_fit_fills_without_stretching() -> None:
     assert width == 300  # cropped at the sides, not squeezed
 
 
+@pytest.mark.parametrize(("src", "size"), [((176, 144), (1280, 720)), ((1280, 720), (1280, 720)),
+                                         ((640, 427), (1920, 1080)), ((400, 200), (300, 600))])
+def test_cover_fit_enlarging_into_a_buffer_matches_resize_and_crop(
+    src: tuple[int, int], size: tuple[int, int]
+) -> None:
+    pic = cv2.resize(cv2.imread(str(PORTRAITS[0])), src, interpolation=cv2.INTER_AREA)
+    w, h = size
+    scale = max(w / src[0], h / src[1])
+    nw, nh = max(w, round(src[0] * scale)), max(h, round(src[1] * scale))
+    x, y = (nw - w) // 2, (nh - h) // 2
+    expected = cv2.resize(pic, (nw, nh), interpolation=cv2.INTER_LINEAR)[y : y + h, x : x + w]
+    dst = np.zeros((h, w, 3), np.uint8)
+    assert cover_fit(pic, size, dst=dst) is dst
+    assert int(np.abs(dst.astype(int) - expected).max()) <= 1
+    assert np.array_equal(cover_fit(pic, size), dst)
+
+
 def test_image_background_is_cover_fitted(tmp_path: Path) -> None:
     bg_path = tmp_path / "bg.png"
     cv2.imwrite(str(bg_path), _circle_picture(400, 200))
@@ -142,6 +159,27 @@ def test_image_background_is_cover_fitted(tmp_path: Path) -> None:
     expected = cover_fit(cv2.imread(str(bg_path)), (img.shape[1], img.shape[0]))
     assert np.array_equal(out[alpha == 0], expected[alpha == 0])
     assert np.array_equal(out[alpha == 255], img[alpha == 255])
+
+
+def test_image_background_holds_only_the_fitted_picture(tmp_path: Path) -> None:
+    """All day at one size it holds one frame-sized picture; a new size later is fitted from the file, or,
+    when the file went bad since, from the picture already shown."""
+    bg_path = tmp_path / "bg.png"
+    big = _circle_picture(1600, 1200)
+    cv2.imwrite(str(bg_path), big)
+    effect = effects.build(EffectSettings(name="image", background=str(bg_path)))
+    empty = MatteResult(np.zeros((1, 1), np.uint8), np.zeros((1, 1), np.uint8))
+    small = np.zeros((120, 160, 3), np.uint8)
+    first = effect.render(small, empty, 0.0)
+    assert np.array_equal(first, cover_fit(big, (160, 120)))
+    held = [v for v in vars(effect).values() if isinstance(v, np.ndarray)]
+    assert [a.shape for a in held] == [(120, 160, 3)]  # the 1600x1200 original is let go
+    assert effect.render(small, empty, 1.0) is first
+    assert np.array_equal(effect.render(np.zeros((240, 320, 3), np.uint8), empty, 2.0),
+                          cover_fit(big, (320, 240)))  # read again from the file
+    bg_path.write_bytes(b"not a picture any more")
+    again = effect.render(small, empty, 3.0)
+    assert again.shape == (120, 160, 3) and abs(float(again.mean()) - float(first.mean())) < 2.0
 
 
 def _solid_clip(path: Path, levels: list[int], fps: int, size: tuple[int, int] = (64, 48)) -> None:
@@ -155,20 +193,33 @@ def _solid_clip(path: Path, levels: list[int], fps: int, size: tuple[int, int] =
         c.mux(s.encode(None))
 
 
-@pytest.mark.parametrize("out_fps", [30.0, 7.0])
-def test_video_background_plays_at_its_speed_and_loops(tmp_path: Path, out_fps: float) -> None:
+@pytest.mark.parametrize(("out_fps", "out_size"), [(30.0, (64, 36)), (7.0, (64, 36)), (30.0, (32, 18))],
+                         ids=["30fps-enlarged", "7fps-enlarged", "30fps-shrunk"])
+def test_video_background_plays_at_its_speed_and_loops(
+    tmp_path: Path, out_fps: float, out_size: tuple[int, int]
+) -> None:
+    """It keeps its own speed and loops; the background is one reused buffer, and frames shrunk for a
+    smaller output go through two reused buffers, not a new one each frame."""
     levels = [20 * i for i in range(10)]  # frame i is grey 20*i
     clip = tmp_path / "bg.mp4"
-    _solid_clip(clip, levels, fps=10)
+    _solid_clip(clip, levels, fps=10)  # 64x48
     effect = effects.build(EffectSettings(name="video", background=str(clip)))
-    frame = np.zeros((36, 64, 3), np.uint8)
-    empty = MatteResult(np.zeros((1, 1), np.uint8), np.zeros((36, 64), np.uint8))
+    w, h = out_size
+    frame = np.zeros((h, w, 3), np.uint8)
+    empty = MatteResult(np.zeros((1, 1), np.uint8), np.zeros((h, w), np.uint8))
+    buffers, shrunk = set(), set()
     try:
         for i in range(int(3.5 * out_fps)):  # three and a half loops of a 1 s clip
             t = i / out_fps
-            shown = int(effect.render(frame, empty, t)[18, 32, 0])
+            out = effect.render(frame, empty, t)
+            buffers.add(id(out))
+            shrunk.add(id(effect._shown))  # type: ignore[attr-defined]
+            shown = int(out[h // 2, w // 2, 0])
             assert abs(shown - levels[int(t * 10) % 10]) <= 2, (t, shown)
         assert effect.length == 10  # type: ignore[attr-defined]
+        assert len(buffers) == 1
+        if w < 64:
+            assert len(shrunk) <= effects.VideoEffect.FITTED_FRAMES
     finally:
         effect.close()
 

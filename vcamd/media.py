@@ -12,6 +12,7 @@ Promises:
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -75,16 +76,54 @@ def read_image(path: Path) -> np.ndarray:
     return img
 
 
-def cover_fit(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Scale ``img`` to cover ``size`` (w, h) keeping its aspect ratio, then centre-crop: never stretched."""
+class BufferPool:
+    """Up to ``size`` uint8 buffers of one shape, each handed out again only once nobody else holds it (no
+    name, no view, no other thread). One thread calls :meth:`buffer`; others only drop their references,
+    so a buffer seen as free stays free until it is handed out again."""
+
+    #: sys.getrefcount of a free pooled buffer in :meth:`buffer`'s loop: the list, the loop name, the call.
+    _FREE_REFS = 3
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._buffers: list[np.ndarray] = []
+
+    def buffer(self, shape: tuple[int, ...] | None) -> np.ndarray | None:
+        """A buffer of ``shape`` nothing else holds (a new one while the pool is not full), or None (let
+        the caller allocate) when ``shape`` is unknown or every pooled buffer is held. Buffers of another
+        shape are dropped."""
+        if shape is None:
+            return None
+        self._buffers = [b for b in self._buffers if b.shape == shape]
+        for buf in self._buffers:
+            if sys.getrefcount(buf) <= self._FREE_REFS:
+                return buf
+        if len(self._buffers) < self.size:
+            self._buffers.append(np.empty(shape, np.uint8))
+            return self._buffers[-1]
+        return None
+
+
+def cover_fit(img: np.ndarray, size: tuple[int, int], dst: np.ndarray | None = None) -> np.ndarray:
+    """Scale ``img`` to cover ``size`` (w, h) keeping its aspect ratio, then centre-crop: never stretched.
+    Into ``dst`` when given (uint8, ``size`` by ``img``'s channels). A picture that grows is sampled
+    straight into the crop (within one level of ``cv2.resize`` with INTER_LINEAR and a crop, as
+    :func:`upscale`); one that shrinks is averaged (INTER_AREA)."""
     w, h = size
     ih, iw = img.shape[:2]
     scale = max(w / iw, h / ih)
     nw, nh = max(w, round(iw * scale)), max(h, round(ih * scale))
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    resized = cv2.resize(img, (nw, nh), interpolation=interp)
     x, y = (nw - w) // 2, (nh - h) // 2
-    return np.ascontiguousarray(resized[y : y + h, x : x + w])
+    if scale < 1:
+        crop = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_AREA)[y : y + h, x : x + w]
+        if dst is None:
+            return np.ascontiguousarray(crop)
+        np.copyto(dst, crop)
+        return dst
+    sx, sy = iw / nw, ih / nh  # source pixels per pixel of the enlarged picture
+    m = np.array([[sx, 0.0, (x + 0.5) * sx - 0.5], [0.0, sy, (y + 0.5) * sy - 0.5]], np.float32)
+    return cv2.warpAffine(img, m, size, dst=dst, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REPLICATE)
 
 
 def upscale(img: np.ndarray, size: tuple[int, int], dst: np.ndarray | None = None) -> np.ndarray:

@@ -74,9 +74,7 @@ class Compositor:
                 self._alpha8 = np.empty((h, w8), np.uint8)
             a8 = self._alpha8
             np.copyto(a8, alpha[:, :w8])
-        words = a8[:hm].view(np.uint64).reshape(hm // band, band, w8 // _WORD)
-        person = np.bitwise_or.reduce(words, axis=1) != 0  # block has some person
-        edge = person & (np.bitwise_and.reduce(words, axis=1) != _ALL)  # ... and some background
+        person, edge = self._classify(a8[:hm].view(np.uint64).reshape(hm // band, band, w8 // _WORD))
         where = np.nonzero(edge)
         under = self._gather(bg, edge, where), self._gather(a8, edge, where)  # before ``out`` changes
         if out is not bg:
@@ -93,6 +91,17 @@ class Compositor:
         if w8 < w:
             self._blend_rect(fg, bg, alpha, out, 0, hm, w8, w)
         return out
+
+    @staticmethod
+    def _classify(words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(person, edge) per block of ``words`` (band, row, word): some person; some person and some
+        background. Row by row in place (a third faster than ``reduce`` along the middle axis)."""
+        any_set, all_set = words[:, 0] | words[:, 1], words[:, 0] & words[:, 1]
+        for row in range(2, words.shape[1]):
+            any_set |= words[:, row]
+            all_set &= words[:, row]
+        person = any_set != 0
+        return person, person & (all_set != _ALL)
 
     def blend_full(self, fg: np.ndarray, bg: np.ndarray, alpha: np.ndarray) -> np.ndarray:
         """What :meth:`blend` returns, computed over every pixel (the reference the tests compare with)."""

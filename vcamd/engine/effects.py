@@ -4,7 +4,10 @@ Promises:
 - Every effect's ``render(frame, matte, t)`` returns a BGR uint8 background of the frame's size (a buffer the
   effect reuses), where ``t`` is the stream time in seconds.
 - Files are read and resized when the effect is built or the output size changes, never per frame (a
-  background video decodes one frame per output frame at most, at the output's frame rate, and loops).
+  background video decodes one frame per output frame at most, at the output's frame rate, and loops; one
+  smaller than the output is enlarged into the frame's background as the other effects draw theirs).
+- An effect holds what it shows, not the file it came from: a picture fitted to the output, a video's
+  frames in a few reused buffers.
 - The video and slideshow effects decode through a :class:`Loader` given to :func:`build`: the default one
   decodes when asked, on the caller's thread (``vcamd process``: every frame exact, in order); the daemon
   gives one that decodes on a helper thread (:mod:`vcamd.service.loader`; the engine itself starts no
@@ -235,18 +238,28 @@ class DesaturateEffect(Effect):
 
 
 class ImageEffect(Effect):
-    """A still picture, cover-fitted once per output size."""
+    """A still picture, cover-fitted once per output size. Only the fitted picture is held: the file's own
+    is let go once fitted, and read again only if the output size changes (from the fitted one if the file
+    went bad since)."""
 
     static_background = True
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.image = read_image(path)
+        self._image: np.ndarray | None = read_image(path)
         self._fitted: np.ndarray | None = None
 
     def render(self, frame: np.ndarray, matte: MatteResult, t: float) -> np.ndarray:
         if self._fitted is None or self._fitted.shape != frame.shape:
-            self._fitted = cover_fit(self.image, (frame.shape[1], frame.shape[0]))
+            source = self._image
+            if source is None:
+                try:
+                    source = read_image(self.path)
+                except EffectError as e:
+                    assert self._fitted is not None
+                    log.warning("%s; fitting the picture already shown", e)
+                    source = self._fitted
+            self._fitted, self._image = cover_fit(source, (frame.shape[1], frame.shape[0])), None
         return self._fitted
 
 
@@ -317,6 +330,7 @@ class SlideshowEffect(Effect):
             if start is None:
                 raise EffectError(self._error or f"backgrounds folder: {self.files[idx]} is not loaded yet")
             self._shown = cover_fit(start, (frame.shape[1], frame.shape[0]))  # once, until the job is done
+        self._first = None  # the file's own picture is needed no more
         return self._shown
 
     def close(self) -> None:
@@ -326,7 +340,16 @@ class SlideshowEffect(Effect):
 class VideoEffect(Effect):
     """A looping background video, run by time from the effect's first frame: at time ``t`` it shows its
     frame ``int(t * its_fps)`` modulo its length, so it keeps its own speed at any output frame rate, one
-    decoded frame per output frame at most (a slower output skips frames, a faster one repeats them)."""
+    decoded frame per output frame at most (a slower output skips frames, a faster one repeats them).
+
+    The background is rebuilt every frame into one buffer the compositor blends into: a frame larger than
+    the output is shrunk on the loader (into FITTED_FRAMES reused buffers) and copied in; a smaller one is
+    kept as decoded and enlarged straight into the buffer, so a small video holds one frame-sized buffer."""
+
+    scratch_background = True
+    #: Shrunk frames: the one on show and the one being shrunk (the one before is let go before the next
+    #: is asked for).
+    FITTED_FRAMES = 2
 
     def __init__(self, path: str, loader: Loader | None = None) -> None:
         p = Path(path).expanduser()
@@ -345,11 +368,12 @@ class VideoEffect(Effect):
             raise EffectError(f"background video {p}: has no frames; use another video")
         self.fps = self._reader.fps
         self.length: int | None = self._reader.frames  # frame count: the header's, or learned at the end
-        self._first = first
         self._loader = loader or Loader("video")
+        self._fitted = media.BufferPool(self.FITTED_FRAMES)  # used by the loader's jobs only
         self._t0: float | None = None
         self._asked: tuple[int, tuple[int, ...]] | None = None
-        self._shown: np.ndarray | None = None
+        self._shown = first  # the newest frame: shrunk to the output, or as decoded when smaller
+        self._out: np.ndarray | None = None
         self._error = ""
 
     def frame_index(self, t: float) -> int:
@@ -358,7 +382,8 @@ class VideoEffect(Effect):
         return target % self.length if self.length else target
 
     def _frame(self, index: int, size: tuple[int, int]) -> np.ndarray:
-        """Frame ``index`` fitted to ``size`` (a loader job: the reader is used by the loader only)."""
+        """Frame ``index``, shrunk to cover ``size`` if it is larger (a loader job: the reader is used by the
+        loader only)."""
         try:
             raw = self._reader.frame_at(index)
             if raw is None:  # past the end: now the length is known
@@ -368,27 +393,36 @@ class VideoEffect(Effect):
             raise EffectError(f"background video {e}; replace it") from None
         if raw is None:
             raise EffectError(f"background video {self.path}: gives no frames any more; replace it")
-        return cover_fit(raw, size)
+        if raw.shape[1] <= size[0] or raw.shape[0] <= size[1]:
+            return raw  # it covers the output only enlarged: that is done on the worker, into the buffer
+        return cover_fit(raw, size, dst=self._fitted.buffer((size[1], size[0], *raw.shape[2:])))
 
     def render(self, frame: np.ndarray, matte: MatteResult, t: float) -> np.ndarray:
         if self._t0 is None:
             self._t0 = t
+        self._take()  # first: the frame shown until now is let go for the job asked for next
         key = (self.frame_index(t), frame.shape)
         if key != self._asked:
             self._asked = key
             index, size = key[0], (frame.shape[1], frame.shape[0])
             self._loader.request(key, lambda: self._frame(index, size))
+            self._take()  # done already if the loader runs jobs at once
+        if self._error:
+            raise EffectError(self._error)
+        if self._out is None or self._out.shape != frame.shape:
+            self._out = np.empty_like(frame)
+        if self._shown.shape == frame.shape:
+            np.copyto(self._out, self._shown)
+        else:
+            cover_fit(self._shown, (frame.shape[1], frame.shape[0]), dst=self._out)
+        return self._out
+
+    def _take(self) -> None:
         done = self._loader.take()
         if done is not None and done.image is not None:
             self._shown, self._error = done.image, ""
         elif done is not None:
             self._error = done.error
-        if self._error:
-            raise EffectError(self._error)
-        if self._shown is None or self._shown.shape != frame.shape:
-            self._shown = cover_fit(self._shown if self._shown is not None else self._first,
-                                    (frame.shape[1], frame.shape[0]))  # once, until the job is done
-        return self._shown
 
     def close(self) -> None:
         self._loader.close(self._reader.close)

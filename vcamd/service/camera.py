@@ -9,8 +9,9 @@ Promises:
 - A camera that cannot be opened, stops giving frames, or vanishes (its device node or file is gone) is
   released and retried with backoff (0.5 s doubling to 5 s, never a busy loop); ``error`` says why meanwhile,
   and the reader recovers by itself.
-- Frames are read into a few reused buffers (:class:`FramePool`): a buffer is read into again only once
-  nothing else holds it (the slot, the worker, a view of it), so a frame handed out never changes. Under
+- Frames are read into FRAME_BUFFERS reused buffers (a :class:`vcamd.media.BufferPool`): a buffer is read
+  into again only once nothing else holds it (the slot, the worker, a view of it), so a frame handed out
+  never changes. Under
   the daemon's heap policy (:mod:`vcamd.service.memory`) a new frame each time would be a new mapping:
   3.8 instead of 2.7 ms of CPU per 720p MJPEG frame here, and memory that comes and goes.
 - ``set_active(False)`` releases the camera (its light goes off) within a frame period; ``set_active(True)``
@@ -36,11 +37,14 @@ import numpy as np
 
 from vcamd.config import CameraSettings
 from vcamd.errors import VcamdError
+from vcamd.media import BufferPool
 from vcamd.outputs import v4l2loopback
 from vcamd.service.stats import Stats
 
 log = logging.getLogger(__name__)
 
+#: Frame buffers the camera reads into: the one in the slot, the worker's, the one being read, and a spare.
+FRAME_BUFFERS = 4
 STALL_SECONDS = 2.0  # no frame from an open camera for this long: treat it as gone
 BACKOFF_FIRST, BACKOFF_CAP = 0.5, 5.0
 
@@ -113,36 +117,6 @@ class Captured:
 
     frame: np.ndarray
     t: float
-
-
-class FramePool:
-    """Frame buffers for the camera thread to read into, each reused only once nobody else holds it.
-
-    Only the camera thread calls :meth:`buffer`; other threads only ever drop their references, so a buffer
-    seen as free stays free until it is handed out again.
-    """
-
-    #: Buffers kept: the one in the slot, the worker's, the one being read, and one spare.
-    SIZE = 4
-    #: sys.getrefcount of a free pooled buffer in :meth:`buffer`'s loop: the list, the loop name, the call.
-    _FREE_REFS = 3
-
-    def __init__(self) -> None:
-        self._buffers: list[np.ndarray] = []
-
-    def buffer(self, shape: tuple[int, ...] | None) -> np.ndarray | None:
-        """A buffer of ``shape`` nothing else holds (a new one while the pool is not full), or None (let
-        the reader allocate) when ``shape`` is unknown or every pooled buffer is held."""
-        if shape is None:
-            return None
-        self._buffers = [b for b in self._buffers if b.shape == shape]
-        for buf in self._buffers:
-            if sys.getrefcount(buf) <= self._FREE_REFS:
-                return buf
-        if len(self._buffers) < self.SIZE:
-            self._buffers.append(np.empty(shape, np.uint8))
-            return self._buffers[-1]
-        return None
 
 
 class FrameSlot:
@@ -288,7 +262,7 @@ class CameraReader:
         self._logged: set[str] = set()
         self._pace_start = 0.0
         self._paced = 0
-        self._pool = FramePool()
+        self._pool = BufferPool(FRAME_BUFFERS)
         self._shape: tuple[int, ...] | None = None  # of the last frame read
 
     # --- control, from any thread --------------------------------------------------------------------
