@@ -27,7 +27,7 @@ from vcamd import cli, config
 from vcamd.errors import VcamdError
 from vcamd.service import cards
 from vcamd.service.control import State, Status
-from vcamd.service.daemon import Daemon
+from vcamd.service.daemon import IDLE_FULL_RATE, IDLE_KEEPALIVE, Daemon
 from vcamd.service.instance import AlreadyRunning, InstanceLock
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="readers are found in /proc")
@@ -191,6 +191,21 @@ def test_pause_when_unused_releases_the_camera_and_an_app_resumes_it(setup: Setu
         wait_for(lambda: not holds_open(setup.clip), what="the webcam released again")
         assert time.monotonic() - left <= 2.0, "the README promises the webcam released within 2 s"
         wait_for(lambda: daemon.status().state is State.IDLE, what="idle again once the app left")
+
+
+def test_with_no_app_reading_the_cards_slow_to_a_keepalive(setup: Setup) -> None:
+    """Nobody sees the cards of an unused camera: idle_fps (5 here) for IDLE_FULL_RATE s, then one every
+    IDLE_KEEPALIVE s; an app opening it still gets live video within a second (the test above)."""
+    setup.write(daemon={"pause_when_unused": True})
+    with running(setup) as (daemon, rec):
+        wait_for(lambda: daemon.status().state is State.IDLE, what="idle with no reader")
+        start = rec.count
+        time.sleep(IDLE_FULL_RATE)
+        first = rec.count - start
+        time.sleep(IDLE_KEEPALIVE + 1.0)
+        later = rec.count - start - first
+        assert first >= 5, f"{first} cards in the first {IDLE_FULL_RATE:g} s at 5 fps"
+        assert 1 <= later <= 3, f"{later} cards in the next {IDLE_KEEPALIVE + 1:g} s, want one every 5 s"
 
 
 def test_privacy_through_the_control_api_saves_the_setting(setup: Setup) -> None:

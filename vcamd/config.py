@@ -192,7 +192,8 @@ class DaemonSettings(_Section):
         "and send a still frame; an app opening it gets live video again within a second.",
     )
     idle_fps: float = Field(
-        2.0, gt=0, le=30, description="Frame rate of still frames: paused, privacy, camera missing."
+        2.0, gt=0, le=30, description="Frame rate of still frames: paused, privacy, camera missing "
+        "(paused with no app reading: for 2 s, then one every 5 s)."
     )
     privacy: bool = Field(
         False, description='Send a "camera paused" card (or privacy_image) and release the webcam.'

@@ -11,8 +11,9 @@ Promises:
   one is logged (file, key, value) and the last good settings keep running. Command-line overrides hold until
   that key is edited in the file or changed through :meth:`Daemon.apply`.
 - Pause when unused (where the device is a file apps open: v4l2loopback): with no other process reading the
-  virtual camera, the webcam is released within 2 s and a still frame goes out at ``daemon.idle_fps``; an app
-  opening the device gets live video within a second. Privacy sends a card (or ``daemon.privacy_image``)
+  virtual camera, the webcam is released within 2 s and a still frame goes out at ``daemon.idle_fps`` for
+  IDLE_FULL_RATE seconds, then one every IDLE_KEEPALIVE seconds; an app opening the device gets live video
+  within a second. Privacy sends a card (or ``daemon.privacy_image``)
   and releases the webcam; a missing or busy camera sends a card while the camera retries.
 - While an effect is on, no untreated camera frame goes out: a frame the pipeline fails on is logged once
   per distinct error and replaced by the last good treated frame for up to a second, then by a safe frame
@@ -61,6 +62,10 @@ OUTPUT_RETRY = 2.0
 LAST_GOOD_FOR = 1.0  # seconds a failing effect is covered by the last good treated frame, then a safe frame
 KEEP_GOOD_EVERY = 0.25  # seconds between copies of a good treated frame (a copy every frame costs 1 % CPU)
 CAMERA_SILENCE = 1.0  # seconds a live camera may give no frame before the daemon calls it a camera fault
+#: While no app reads the virtual camera: cards at idle_fps for this many seconds, then one every
+#: IDLE_KEEPALIVE seconds (nobody sees them; each still costs a frame's conversion, 5 ms after a sleep here).
+IDLE_FULL_RATE = 2.0
+IDLE_KEEPALIVE = 5.0
 CLOSE_BUDGET = 1.8  # seconds close() may take in all (the promise is 2 s from the signal)
 SAFE_WIDTH = 24  # the safe frame is the camera at this width, blurred, scaled back up
 NEW_SETTINGS_FILE = "# vcamd settings; every key and its default: vcamd config show\n"
@@ -93,6 +98,7 @@ class Daemon:
         self._subscribers: list[Callable[[Status], None]] = []
         self._stop_hooks: list[Callable[[], None]] = []
         self._state, self._message = State.STARTING, ""
+        self._idle_since = 0.0
         self._in_use = True
         self._output_dirty = False
         self._output_error = ""
@@ -311,6 +317,8 @@ class Daemon:
     def _set_state(self, state: State, message: str) -> None:
         if (state, message) == (self._state, self._message):
             return
+        if state is State.IDLE and self._state is not State.IDLE:
+            self._idle_since = time.monotonic()
         self._state, self._message = state, message
         log.info("%s", self.status().line())
         self._notify()
@@ -397,9 +405,16 @@ class Daemon:
         if now >= next_still:
             self._send(self._still_frame(state))
             self.stats.frame_out()
-            return now + 1.0 / self._cfg.daemon.idle_fps
-        if self._wake.wait(min(TAKE_TIMEOUT, next_still - now)):
+            period = 1.0 / self._cfg.daemon.idle_fps
+            if state is State.IDLE and now - self._idle_since >= IDLE_FULL_RATE:
+                period = max(period, IDLE_KEEPALIVE)
+            return now + period
+        # Paused or private, the camera is off: nothing to look at until the next card or a wake (settings,
+        # readers, stop), so an idle daemon wakes only for its cards, not ten times a second.
+        paused = state in (State.IDLE, State.PRIVACY)
+        if self._wake.wait(next_still - now if paused else min(TAKE_TIMEOUT, next_still - now)):
             self._wake.clear()
+            return now  # something changed: a card now if one is still due, at the new state's rate
         return next_still
 
     def _send_live(self, item: camera.Captured) -> None:
