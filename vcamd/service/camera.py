@@ -11,9 +11,8 @@ Promises:
   and the reader recovers by itself.
 - Frames are read into FRAME_BUFFERS reused buffers (a :class:`vcamd.media.BufferPool`): a buffer is read
   into again only once nothing else holds it (the slot, the worker, a view of it), so a frame handed out
-  never changes. Under
-  the daemon's heap policy (:mod:`vcamd.service.memory`) a new frame each time would be a new mapping:
-  3.8 instead of 2.7 ms of CPU per 720p MJPEG frame here, and memory that comes and goes.
+  never changes. Under the daemon's heap policy (:mod:`vcamd.service.memory`) a new frame each time would
+  be a new mapping: 3.8 instead of 2.7 ms of CPU per 720p MJPEG frame here, and memory that comes and goes.
 - ``set_active(False)`` releases the camera (its light goes off) within a frame period; ``set_active(True)``
   opens it again at once. ``stop()`` ends the thread within a frame period.
 - The thread's loop is guarded: an unexpected exception (a ``cv2.error``, say) is logged once, the camera

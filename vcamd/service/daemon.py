@@ -13,8 +13,8 @@ Promises:
 - Pause when unused (where the device is a file apps open: v4l2loopback): with no other process reading the
   virtual camera, the webcam is released within 2 s and a still frame goes out at ``daemon.idle_fps`` for
   IDLE_FULL_RATE seconds, then one every IDLE_KEEPALIVE seconds; an app opening the device gets live video
-  within a second. Privacy sends a card (or ``daemon.privacy_image``)
-  and releases the webcam; a missing or busy camera sends a card while the camera retries.
+  within a second. Privacy sends a card (or ``daemon.privacy_image``) and releases the webcam; a missing or
+  busy camera sends a card while the camera retries.
 - While an effect is on, no untreated camera frame goes out: a frame the pipeline fails on is logged once
   per distinct error and replaced by the last good treated frame for up to a second, then by a safe frame
   (the camera shrunk and heavily blurred, with no model); the status says so (ERROR, with why). A frame
