@@ -106,8 +106,10 @@ def _decode_child(clip: str) -> int:
     """The floor: read ``clip`` paced at its frame rate, looped, until killed."""
     import cv2
 
-    def open_clip() -> Any:  # as the daemon's camera thread opens a file (one FFmpeg decoder thread)
-        return cv2.VideoCapture(clip, cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, 1])
+    from vcamd.service.camera import FILE_DECODER_THREADS
+
+    def open_clip() -> Any:  # as the daemon's camera thread opens a file
+        return cv2.VideoCapture(clip, cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, FILE_DECODER_THREADS])
 
     cv2.setNumThreads(1)
     cap = open_clip()

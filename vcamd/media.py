@@ -104,14 +104,25 @@ class BufferPool:
         return None
 
 
+def cover_scale(img: np.ndarray, size: tuple[int, int]) -> float:
+    """The factor :func:`cover_fit` scales ``img`` by to cover ``size`` (w, h): below 1 it shrinks."""
+    ih, iw = img.shape[:2]
+    return max(size[0] / iw, size[1] / ih)
+
+
 def cover_fit(img: np.ndarray, size: tuple[int, int], dst: np.ndarray | None = None) -> np.ndarray:
     """Scale ``img`` to cover ``size`` (w, h) keeping its aspect ratio, then centre-crop: never stretched.
-    Into ``dst`` when given (uint8, ``size`` by ``img``'s channels). A picture that grows is sampled
-    straight into the crop (within one level of ``cv2.resize`` with INTER_LINEAR and a crop, as
-    :func:`upscale`); one that shrinks is averaged (INTER_AREA)."""
+    Into ``dst`` when given (uint8, ``size`` by ``img``'s channels). A picture of that size is copied; one
+    that grows is sampled straight into the crop (within one level of ``cv2.resize`` with INTER_LINEAR and
+    a crop, as :func:`upscale`); one that shrinks is averaged (INTER_AREA)."""
     w, h = size
     ih, iw = img.shape[:2]
-    scale = max(w / iw, h / ih)
+    if (iw, ih) == (w, h):
+        if dst is None:
+            return img.copy()
+        np.copyto(dst, img)
+        return dst
+    scale = cover_scale(img, size)
     nw, nh = max(w, round(iw * scale)), max(h, round(ih * scale))
     x, y = (nw - w) // 2, (nh - h) // 2
     if scale < 1:

@@ -393,7 +393,7 @@ class VideoEffect(Effect):
             raise EffectError(f"background video {e}; replace it") from None
         if raw is None:
             raise EffectError(f"background video {self.path}: gives no frames any more; replace it")
-        if raw.shape[1] <= size[0] or raw.shape[0] <= size[1]:
+        if media.cover_scale(raw, size) >= 1:
             return raw  # it covers the output only enlarged: that is done on the worker, into the buffer
         return cover_fit(raw, size, dst=self._fitted.buffer((size[1], size[0], *raw.shape[2:])))
 
@@ -411,11 +411,7 @@ class VideoEffect(Effect):
             raise EffectError(self._error)
         if self._out is None or self._out.shape != frame.shape:
             self._out = np.empty_like(frame)
-        if self._shown.shape == frame.shape:
-            np.copyto(self._out, self._shown)
-        else:
-            cover_fit(self._shown, (frame.shape[1], frame.shape[0]), dst=self._out)
-        return self._out
+        return cover_fit(self._shown, (frame.shape[1], frame.shape[0]), dst=self._out)
 
     def _take(self) -> None:
         done = self._loader.take()

@@ -155,7 +155,7 @@ class Pipeline:
             cv2.flip(frame, 1, dst=self._mirror_buf)
             frame = self._mirror_buf
         times = self.last_ms = StageTimes()
-        self.last_treated = st.effect.needs_matte or st.cfg.effect.name == "transparent"
+        self.last_treated = st.segmenter is not None  # built exactly when the effect hides something
         if st.segmenter is None:
             out = st.effect.render(frame, EMPTY, t)
             times.total = (time.perf_counter() - t0) * 1000
