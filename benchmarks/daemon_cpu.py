@@ -1,7 +1,7 @@
 """The whole daemon's CPU, the way a laptop feels it: ``vcamd run --no-tray`` on an MJPEG webcam stand-in.
 
     .venv/bin/python benchmarks/daemon_cpu.py [--json] [--seconds S] [--rounds N] [--sizes 1280x720,...]
-                                              [--tree NAME=DIR ...]
+                                              [--tree NAME=DIR ...] [--idle | --idle-only]
 
 For each size, a 30 fps MJPEG ``.avi`` is made from ../shared/data/videos/maxine_webcam_part1.mp4 in a
 temporary folder (decoded like a UVC webcam's MJPEG stream; the daemon loops the file). The daemon runs as
@@ -281,8 +281,12 @@ def render(results: dict[str, dict[str, Any]], load: str) -> str:
     for size, r in results.items():
         for what, s in r.items():
             threads = ", ".join(f"{n} {v:.1f}" for n, v in s["threads"].items())
-            label = {"floor": "decode-only floor", "idle": "vcamd run, idle (pause_when_unused, no app)"}.get(
-                what, f"{what}, {s.get('fps_out', 0.0):.1f} fps out")
+            if what == "floor":
+                label = "decode-only floor"
+            elif what == "idle" or what.endswith(", idle"):
+                label = f"{'vcamd run, idle' if what == 'idle' else what} (pause_when_unused, no app)"
+            else:
+                label = f"{what}, {s.get('fps_out', 0.0):.1f} fps out"
             lines.append(f"| {size} | {label} | {s['total']:.1f} | {s['min']:.1f}..{s['max']:.1f} | "
                          f"{threads} |")
     return "\n".join(lines) + f"\n\nload (1, 5, 15 min) before and after: {load}\n"
@@ -296,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=15.0, help="measured seconds per process")
     p.add_argument("--warmup", type=float, default=5.0, help="seconds skipped after the first frames")
     p.add_argument("--idle", action="store_true", help="also measure the idle daemon (pause, no reader)")
+    p.add_argument("--idle-only", action="store_true", help="measure only the idle daemon")
     p.add_argument("--tree", action="append", default=[], metavar="NAME=DIR",
                    help="also run the daemon from checkout DIR, labelled NAME (repeatable)")
     p.add_argument("--_daemon", nargs=2, help=argparse.SUPPRESS)
@@ -315,15 +320,17 @@ def main(argv: list[str] | None = None) -> int:
         for text in args.sizes.split(","):
             w, h = (int(v) for v in text.split("x"))
             clip = make_clip(Path(tmp), (w, h))
-            samples: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
-            samples["floor"] = []
+            samples: dict[str, list[dict[str, Any]]] = {}
             for _ in range(args.rounds):
-                for name, tree in trees.items():
-                    samples[name].append(run_daemon(clip, Path(tmp), args.warmup, args.seconds, tree))
-                samples["floor"].append(run_floor(clip, args.warmup, args.seconds))
-                if args.idle:
-                    samples.setdefault("idle", []).append(
-                        run_daemon(clip, Path(tmp), args.warmup, args.seconds, idle=True))
+                if not args.idle_only:
+                    for name, tree in trees.items():
+                        samples.setdefault(name, []).append(
+                            run_daemon(clip, Path(tmp), args.warmup, args.seconds, tree))
+                    samples.setdefault("floor", []).append(run_floor(clip, args.warmup, args.seconds))
+                if args.idle or args.idle_only:
+                    for name, tree in trees.items():
+                        samples.setdefault("idle" if tree == ROOT else f"{name}, idle", []).append(
+                            run_daemon(clip, Path(tmp), args.warmup, args.seconds, tree, idle=True))
             results[text] = {name: summarise(v) for name, v in samples.items()}
     load += " / " + " ".join(Path("/proc/loadavg").read_text().split()[:3])
     if args.json:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import select
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,7 @@ from conftest import ROOT
 
 from vcamd import cli, config
 from vcamd.config import Config, ConfigError
+from vcamd.service import watch
 from vcamd.service.watch import FileWatcher
 
 NO_DEVICES = '[camera]\ndevice = "/dev/video97"\n[output]\nname = "No Such Cam"\n'
@@ -77,7 +80,7 @@ def test_changed_sections() -> None:
 
 def test_file_watcher_sees_each_change_once_after_it_holds_still(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
-    watcher = FileWatcher(path)
+    watcher = FileWatcher(path, settle=0.0)  # looked at by hand: any two looks are far enough apart
     assert not watcher.changed()
     _write(path, "[effect]\n")
     assert not watcher.changed()  # first sight: maybe still being written
@@ -89,6 +92,34 @@ def test_file_watcher_sees_each_change_once_after_it_holds_still(tmp_path: Path)
     path.unlink()
     assert not watcher.changed()
     assert watcher.changed()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify")
+def test_file_watcher_is_woken_by_edits_also_through_a_symlink(tmp_path: Path) -> None:
+    """The daemon sleeps on fileno(): an edit of the file, or of a symlink's target in another folder, wakes
+    it; with nothing pending it asks for a look only every SLOW_LOOK s; a change is reported once it held
+    still for ``settle`` s, even when an event wakes the caller sooner."""
+    (tmp_path / "dotfiles").mkdir()
+    target = _write(tmp_path / "dotfiles" / "vcamd.toml", "[effect]\n")
+    path = tmp_path / "config" / "config.toml"
+    path.parent.mkdir()
+    path.symlink_to(target)
+    watcher = FileWatcher(path, settle=0.3)
+    try:
+        fd = watcher.fileno()
+        assert fd is not None
+        assert select.select([fd], [], [], 0.0)[0] == []
+        assert watcher.due(time.monotonic()) > watch.SLOW_LOOK - 1.0
+        _write(target, '[effect]\nname = "none"\n')
+        assert select.select([fd], [], [], 1.0)[0] == [fd], "no wake-up for an edit of the symlink's target"
+        assert not watcher.changed()  # first sight
+        assert 0.0 < watcher.due(time.monotonic()) <= 0.3
+        assert not watcher.changed(), "reported before it held still for settle seconds"
+        time.sleep(0.3)
+        assert watcher.changed() and not watcher.changed()
+        assert select.select([fd], [], [], 0.0)[0] == []  # the events were read
+    finally:
+        watcher.close()
 
 
 def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -201,11 +201,13 @@ def test_with_no_app_reading_the_cards_slow_to_a_keepalive(setup: Setup) -> None
         wait_for(lambda: daemon.status().state is State.IDLE, what="idle with no reader")
         start = rec.count
         time.sleep(IDLE_FULL_RATE)
-        first = rec.count - start
+        first, wakes = rec.count - start, daemon.monitor_wakes
         time.sleep(IDLE_KEEPALIVE + 1.0)
         later = rec.count - start - first
         assert first >= 5, f"{first} cards in the first {IDLE_FULL_RATE:g} s at 5 fps"
         assert 1 <= later <= 3, f"{later} cards in the next {IDLE_KEEPALIVE + 1:g} s, want one every 5 s"
+        wakes = daemon.monitor_wakes - wakes  # it sleeps on inotify: no polling while nothing happens
+        assert wakes <= 3, f"the monitor woke {wakes} times in {IDLE_KEEPALIVE + 1:g} idle s"
 
 
 def test_privacy_through_the_control_api_saves_the_setting(setup: Setup) -> None:

@@ -196,5 +196,4 @@ def _run_until_stopped(daemon: Daemon, args: argparse.Namespace) -> None:
     if tray is not None:
         daemon.on_stop(tray.stop)
         _run_tray(tray, daemon)
-    while not daemon.wait(1.0):
-        pass
+    daemon.wait()  # the signal relay and the control socket call daemon.stop()

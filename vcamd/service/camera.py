@@ -330,8 +330,9 @@ class CameraReader:
 
     # --- the thread ----------------------------------------------------------------------------------
 
-    def _wait(self, seconds: float) -> None:
-        if seconds > 0 and self._poke.wait(seconds):
+    def _wait(self, seconds: float | None) -> None:
+        """Sleep ``seconds`` (None: until poked), or less if poked (settings, activity, stop)."""
+        if (seconds is None or seconds > 0) and self._poke.wait(seconds):
             self._poke.clear()
 
     def _run(self) -> None:
@@ -357,7 +358,7 @@ class CameraReader:
         if not self._active:
             self._release()
             self.slot.clear()
-            self._wait(0.5)
+            self._wait(None)  # set_active(), configure() and stop() poke
             return
         if self._cap is None:
             delay = self._retry_at - time.monotonic()

@@ -4,8 +4,8 @@ Promises:
 - :class:`ControlServer` listens on a unix socket in the user's runtime folder (:func:`socket_path`, beside
   the instance lock), created with mode 0600, so only the same user can connect; on Linux it also checks
   the caller's uid (``SO_PEERCRED``). No TCP port. Its thread is a daemon thread whose loop is guarded: an
-  unexpected error is logged and the server goes on. ``close()`` stops it within half a second and removes
-  the socket (only if it is still its own).
+  unexpected error is logged and the server goes on. It sleeps until a client connects or ``close()``
+  wakes it; ``close()`` stops it within half a second and removes the socket (only if it is still its own).
 - It drives the daemon only through :class:`~vcamd.service.control.Control`.
 - The protocol is one JSON line each way per connection. Requests: ``{"cmd": "status"}``, ``{"cmd":
   "next"}``, ``{"cmd": "pause"}``, ``{"cmd": "resume"}``, ``{"cmd": "get", "keys": ["effect.name"]}``.
@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import selectors
 import socket
 import socketserver
 import struct
@@ -40,7 +41,6 @@ log = logging.getLogger(__name__)
 SOCKET_NAME = "control.sock"
 MAX_REQUEST = 64 * 1024
 CLIENT_TIMEOUT = 5.0
-POLL = 0.2  # how often the server looks for close()
 
 
 class NotRunning(VcamdError):
@@ -144,6 +144,7 @@ class ControlServer:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._closing = threading.Event()
+        self._wake_r, self._wake_w = socket.socketpair()
 
     def start(self) -> None:
         """Listen; raises VcamdError (one line) if the socket cannot be made."""
@@ -159,23 +160,32 @@ class ControlServer:
         log.debug("control socket: %s", self.path)
 
     def _serve(self) -> None:
-        assert self._server is not None
-        while not self._closing.is_set():
-            try:
-                self._server.serve_forever(poll_interval=POLL)
-            except Exception:
-                log.exception("control socket: the server loop failed; going on")
-                self._closing.wait(1.0)
+        server = self._server
+        assert server is not None
+        server.timeout = 0.0  # handle_request() is called only when a client is waiting
+        with selectors.DefaultSelector() as sel:
+            sel.register(server, selectors.EVENT_READ)
+            sel.register(self._wake_r, selectors.EVENT_READ)
+            while not self._closing.is_set():
+                try:
+                    for key, _ in sel.select():
+                        if key.fileobj is server:
+                            server.handle_request()
+                except Exception:
+                    log.exception("control socket: the server loop failed; going on")
+                    self._closing.wait(1.0)
 
     def close(self) -> None:
         """Stop listening and remove the socket (if it is still the one this server made)."""
         self._closing.set()
+        self._wake_w.close()  # wakes the loop: the read end sees the end of the stream
         server, self._server = self._server, None
         if server is None:
             return
-        server.shutdown()
         if self._thread is not None:
             self._thread.join(timeout=2.0)
+        if self._thread is None or not self._thread.is_alive():
+            self._wake_r.close()
         server.server_close()
         try:
             if self.path.stat().st_ino == server.inode:

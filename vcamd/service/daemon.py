@@ -7,8 +7,9 @@ Promises:
 - Three threads: the camera (:mod:`vcamd.service.camera`, latest frame only), the worker (pipeline, then the
   virtual camera, contiguous BGR, at the output size) and the monitor (settings file, readers, stats, and
   every :data:`~vcamd.service.memory.TRIM_EVERY` s the free heap pages given back to the system).
-- The settings file is polled: a change takes effect within a second, between frames, all at once; a bad
-  one is logged (file, key, value) and the last good settings keep running. Command-line overrides hold until
+- The settings file is watched (inotify on its folder, else polled): a change takes effect within a
+  second, between frames, all at once; a bad one is logged (file, key, value) and the last good settings
+  keep running. Command-line overrides hold until
   that key is edited in the file or changed through :meth:`Daemon.apply`.
 - Pause when unused (where the device is a file apps open: v4l2loopback): with no other process reading the
   virtual camera, the webcam is released within 2 s and a still frame goes out at ``daemon.idle_fps`` for
@@ -26,12 +27,18 @@ Promises:
   progress, or an accident) while running keeps the last good settings, logged in one line.
 - ``close()`` returns within :data:`CLOSE_BUDGET` seconds in all, whatever the threads are stuck in.
 - An output that tells who reads it (``Output.in_use()``: the PipeWire camera's links) pauses the same way.
+- The monitor sleeps until something happens: inotify on the settings file and the device, the output's
+  ``on_change``, ``stop()``, or its next timed look (stats, heap trim, a settling change, at most
+  MONITOR_LONGEST s); idle, the process wakes about once a second or less.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import select
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -55,7 +62,9 @@ from vcamd.service.watch import FileWatcher, ReaderWatch
 
 log = logging.getLogger(__name__)
 
-POLL = 0.25  # seconds between looks at the settings file (and longest wait for the readers)
+POLL = 0.25  # seconds a settings change must hold still; between looks where nothing can wake the monitor
+#: Longest the monitor sleeps when the watchers, the output and stop() can wake it.
+MONITOR_LONGEST = 5.0
 TAKE_TIMEOUT = 0.1  # longest the worker waits for a camera frame before looking around
 STATS_EVERY = 5.0
 OUTPUT_RETRY = 2.0
@@ -102,7 +111,10 @@ class Daemon:
         self._in_use = True
         self._output_dirty = False
         self._output_error = ""
-        self._watcher = FileWatcher(self.config_path)
+        self._watcher = FileWatcher(self.config_path, settle=POLL)
+        self.monitor_wakes = 0  # turns of the monitor's loop (it sleeps until something happens)
+        self._kick_r, self._kick_w = socket.socketpair()  # wakes the monitor (read end: the monitor's)
+        self._kick_w.setblocking(False)
         self._readers: ReaderWatch | None = None
         self._logged: set[str] = set()
         self._fit: np.ndarray | None = None
@@ -166,7 +178,8 @@ class Daemon:
             w, h = cw, ch
         fps = cfg.output.fps or (info.fps if info else cfg.camera.fps)
         w, h = max(2, w - w % 2), max(2, h - h % 2)  # I420 wants even sizes, and something to send
-        self.output = outputs.open_output(cfg.output, w, h, fps)
+        self.output = outputs.open_output(cfg.output, w, h, fps, on_change=self._kick)
+        self._kick()  # a new output may have a new device to watch
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the daemon is asked to stop (True) or ``timeout`` passes (False)."""
@@ -257,6 +270,7 @@ class Daemon:
             return
         self._stopping.set()
         self._wake.set()
+        self._kick()
         for hook in self._stop_hooks:
             try:
                 hook()
@@ -531,6 +545,11 @@ class Daemon:
 
     # --- the monitor thread --------------------------------------------------------------------------
 
+    def _kick(self) -> None:
+        """Wake the monitor (from any thread)."""
+        with contextlib.suppress(OSError):  # full (a wake is pending anyway) or closed (the monitor ended)
+            self._kick_w.send(b"k")
+
     def _monitor(self) -> None:
         next_stats = time.monotonic() + STATS_EVERY
         next_trim = time.monotonic() + memory.TRIM_EVERY
@@ -539,21 +558,46 @@ class Daemon:
                 if time.monotonic() >= next_trim:
                     next_trim = time.monotonic() + memory.TRIM_EVERY
                     log.debug("free heap pages given back in %.1f ms", memory.give_back() * 1000)
+                failed = False
                 for step in (self._watch_readers, self._watch_settings):
                     try:
                         step()
                     except Exception as e:  # guarded: log once, go on watching
                         self._log_once("the monitor", e, trace=True)
-                        self._stopping.wait(POLL)
-                if (self._log_stats or self._cfg.daemon.stats) and time.monotonic() >= next_stats:
+                        failed = True
+                stats = self._log_stats or self._cfg.daemon.stats
+                if stats and time.monotonic() >= next_stats:
                     next_stats = time.monotonic() + STATS_EVERY
                     log.info("stats: %s", self.stats.snapshot().line())
+                self.monitor_wakes += 1
+                self._monitor_sleep(POLL if failed else min(next_trim, next_stats if stats else next_trim)
+                                    - time.monotonic())
         finally:
             if self._readers is not None:
                 self._readers.close()
+            self._watcher.close()
+            self._kick_r.close()
+            self._kick_w.close()
+
+    def _monitor_sleep(self, longest: float) -> None:
+        """Sleep until a watcher, the output or stop() has news, or the first timed look is due."""
+        now = time.monotonic()
+        watch, fds = self._readers, [self._kick_r.fileno()]
+        waits = [longest, MONITOR_LONGEST, self._watcher.due(now)]
+        for w in (watch, self._watcher):
+            fd = w.fileno() if w is not None else None
+            if fd is not None:
+                fds.append(fd)
+        if watch is not None and watch.supported:
+            waits.append(watch.due(now))
+        readable, _, _ = select.select(fds, [], [], max(0.0, min(waits)))
+        if fds[0] in readable:  # the watchers' own news is read by their next look
+            with contextlib.suppress(BlockingIOError):
+                while self._kick_r.recv(64, socket.MSG_DONTWAIT):
+                    pass
 
     def _watch_readers(self) -> None:
-        """Wait up to a poll for apps opening or closing the virtual camera."""
+        """Look (without waiting) whether apps opened or closed the virtual camera."""
         path = self.output.reader_path if self.output is not None else ""
         watch = self._readers
         if (watch.path if watch else "") != (os.path.realpath(path) if path else ""):
@@ -561,11 +605,7 @@ class Daemon:
             if watch is not None:
                 watch.close()
             self._readers = watch = ReaderWatch(path) if path else None
-        if watch is not None and watch.supported:
-            in_use = watch.poll(POLL)
-        else:
-            self._stopping.wait(POLL)
-            in_use = True
+        in_use = watch.poll(0.0) if watch is not None and watch.supported else True
         said = self.output.in_use() if self.output is not None else None
         if said is not None:  # the output knows (a PipeWire node's links); device readers count too
             in_use = said or bool(watch is not None and watch.supported and in_use)

@@ -2,12 +2,16 @@
 
 Promises:
 - ``FileWatcher.changed()`` is True once per change of the file (edited, replaced, created or deleted), told
-  by its stat, after the change has held still for one poll (so a half-written file is not read); ``mark()``
-  takes the file as it is now (after the daemon's own writes).
+  by its stat, after the change has held still for ``settle`` seconds (so a half-written file is not read);
+  ``mark()`` takes the file as it is now (after the daemon's own writes).
 - ``readers_of(path)`` lists the other processes holding ``path`` open (Linux ``/proc/*/fd``).
 - ``ReaderWatch.poll(timeout)`` says whether some other process reads the virtual camera: True as soon as one
   opens it, False once none has held it for ``grace`` seconds. On Linux inotify wakes it when the device is
   opened or closed, so the full ``/proc`` scan runs every few seconds only, plus right after such events.
+- So that a caller can sleep until something happens instead of polling, both watchers give ``fileno()``
+  (their inotify, readable when there is news; None without inotify) and ``due(now)``, the seconds until
+  they want to be looked at again even if nothing is heard: at most SLOW_LOOK with inotify (a safety net
+  for missed events), ``settle`` for the file while a change is settling or where it cannot be watched.
 """
 
 from __future__ import annotations
@@ -23,13 +27,63 @@ log = logging.getLogger(__name__)
 Stamp = tuple[int, int, int] | None
 
 
-class FileWatcher:
-    """Notices changes of one file by polling its stat."""
+#: Longest a watcher that inotify wakes goes without a look of its own.
+SLOW_LOOK = 5.0
+_IGNORED = 0x8000  # inotify's IN_IGNORED: the watch is gone
+#: What, in the settings file's folder (and its target's, for a symlink), makes the file worth a look.
+_DIR_EVENTS = ("CREATE", "DELETE", "MODIFY", "CLOSE_WRITE", "MOVED_TO", "MOVED_FROM", "ATTRIB", "DELETE_SELF",
+               "MOVE_SELF")
 
-    def __init__(self, path: Path) -> None:
+
+class FileWatcher:
+    """Notices changes of one file by its stat, looked at when inotify says its folder changed (or polled)."""
+
+    def __init__(self, path: Path, settle: float = 0.25) -> None:
         self.path = Path(path)
+        self.settle = settle
+        self._ino: Any = None
+        self._dirs: set[str] = set()
+        self._watched_all = False
+        self._arm()
         self._stamp = self._read()
         self._seen = self._stamp
+        self._looked = time.monotonic()
+
+    def _arm(self) -> None:
+        """Watch the folders of the path and of its real target (again when that moved); ``_watched_all``
+        says whether both are watched."""
+        dirs = {os.path.dirname(os.path.abspath(self.path)), os.path.dirname(os.path.realpath(self.path))}
+        if dirs == self._dirs and self._watched_all:
+            return
+        self.close()
+        self._dirs, self._watched_all = dirs, False
+        try:
+            from inotify_simple import INotify, flags
+        except ImportError:
+            return
+        try:
+            self._ino = INotify()
+        except OSError:
+            return
+        mask = 0
+        for name in _DIR_EVENTS:
+            mask |= getattr(flags, name)
+        watched = 0
+        for d in dirs:
+            try:
+                self._ino.add_watch(d, mask)
+                watched += 1
+            except OSError:  # not there (yet): polled meanwhile
+                continue
+        self._watched_all = watched == len(dirs)
+
+    def fileno(self) -> int | None:
+        return self._ino.fileno() if self._ino is not None else None
+
+    def due(self, now: float) -> float:
+        """Seconds until ``changed()`` wants to be called even if inotify says nothing (module promises)."""
+        wait = self.settle if self._seen != self._stamp or not self._watched_all else SLOW_LOOK
+        return max(0.0, self._looked + wait - now)
 
     def _read(self) -> Stamp:
         try:
@@ -39,9 +93,16 @@ class FileWatcher:
         return (st.st_mtime_ns, st.st_size, st.st_ino)
 
     def changed(self) -> bool:
-        """True if the file differs from the last ``changed()``/``mark()`` and held still a poll."""
-        now = self._read()
-        stable, self._seen = now == self._seen, now
+        """True if the file differs from the last ``changed()``/``mark()`` and held still ``settle`` s."""
+        if self._ino is not None:
+            events = self._ino.read(timeout=0)
+            if any(e.mask & _IGNORED for e in events):  # a watched folder went away
+                self._watched_all = False
+        self._arm()
+        now, t = self._read(), time.monotonic()
+        if now == self._seen and now != self._stamp and t - self._looked < self.settle:
+            return False  # woken early: the change has not held still long enough yet
+        stable, self._seen, self._looked = now == self._seen, now, t
         if now != self._stamp and stable:
             self._stamp = now
             return True
@@ -50,6 +111,11 @@ class FileWatcher:
     def mark(self) -> None:
         """Take the file as it is now as seen."""
         self._stamp = self._seen = self._read()
+
+    def close(self) -> None:
+        ino, self._ino = self._ino, None
+        if ino is not None:
+            ino.close()
 
 
 def readers_of(path: str) -> list[int]:
@@ -72,7 +138,9 @@ def readers_of(path: str) -> list[int]:
                 if os.readlink(fd.path) == path:
                     pids.append(int(proc.name))
                     break
-            except OSError:
+            except PermissionError:  # another user's process: none of its fds will tell more
+                break
+            except OSError:  # closed meanwhile
                 continue
     return pids
 
@@ -96,7 +164,6 @@ class ReaderWatch:
     """Whether any other process reads the virtual camera device at ``path``."""
 
     FAST = 0.2  # seconds between scans just after the device was opened or closed, or while in grace
-    SLOW_INOTIFY = 5.0  # between scans otherwise, when inotify wakes us on opens and closes
     SLOW_POLL = 0.5  # between scans when there is no inotify
 
     def __init__(self, path: str, *, grace: float = 1.0) -> None:
@@ -128,6 +195,13 @@ class ReaderWatch:
             self._scan(now)
         return self.in_use
 
+    def fileno(self) -> int | None:
+        return self._ino.fileno() if self._ino is not None else None
+
+    def due(self, now: float) -> float:
+        """Seconds until the next scan (module promises)."""
+        return max(0.0, self._next_scan - now)
+
     def _scan(self, now: float) -> None:
         if readers_of(self.path):
             self._empty_since = None
@@ -141,7 +215,7 @@ class ReaderWatch:
         if now < self._fast_until or in_grace:
             interval = self.FAST
         else:
-            interval = self.SLOW_INOTIFY if self._ino is not None else self.SLOW_POLL
+            interval = SLOW_LOOK if self._ino is not None else self.SLOW_POLL
         self._next_scan = now + interval
 
     def close(self) -> None:
