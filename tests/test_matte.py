@@ -181,3 +181,24 @@ def test_a_second_person_entering_beside_the_crop_is_found() -> None:
             found.append(alpha[300:700, x + 60 : x + 300].mean() / 255)
     assert found[0] < 0.05  # not yet: the model looks only at the crop around the first person
     assert found[-1] > 0.6  # found by the periodic look at the whole frame
+
+
+def test_someone_entering_and_standing_still_beside_the_crop_is_found() -> None:
+    """Still frames reuse the model's last mask, but they count towards the look at the whole frame: it
+    comes within RESCAN_FRAMES frames (a second at 30 fps) however still the picture is, and the newcomer,
+    standing still, then fades in as fast as the matte's smoothing of still parts lets it (it took three
+    seconds and more when only the frames the model ran on counted)."""
+    rng = np.random.default_rng(2)
+    wall = cv2.GaussianBlur(rng.integers(90, 170, (720, 1280, 3), dtype=np.uint8), (0, 0), 8)
+    alone = wall.copy()
+    alone[240:720, 880:1240] = cv2.resize(cv2.imread(str(AISEGMENT[0])), (360, 480))
+    both = alone.copy()
+    both[240:720, 16:376] = cv2.resize(cv2.imread(str(AISEGMENT[5])), (360, 480))
+    found = []
+    with Pipeline(Config.model_validate({"effect": {"name": "transparent"}})) as p:
+        for i in range(8):
+            p.process(alone, i / 30)
+        for i in range(2 * segmenter_mod.RESCAN_FRAMES):
+            found.append(p.process(both, (8 + i) / 30)[300:700, 76:316, 3].mean() / 255)
+        assert p.model_runs < 8 + len(found)  # the still frames did rest the model
+    assert found[0] < 0.05 and found[-1] > 0.6, [round(f, 2) for f in found]

@@ -11,7 +11,8 @@ Promises:
 - In a stream, the model is not run on every frame while nothing moves: when less than STILL_SHARE of the
   picture changed since the previous frame, the last confidence is used again for up to
   STILL_MODEL_EVERY - 1 frames in a row (the matte's guided filter still follows the current picture);
-  any frame where the picture moves runs the model. ``model_runs`` counts the frames the model ran on.
+  any frame where the picture moves, and the segmenter's rescans of the whole frame (every RESCAN_FRAMES
+  frames, skipped ones included), run the model. ``model_runs`` counts the frames the model ran on.
 """
 
 from __future__ import annotations
@@ -183,13 +184,15 @@ class Pipeline:
     def _confidence(self, st: _Stage, frame: np.ndarray, ts: int) -> np.ndarray:
         """The model's confidence for ``frame``, or the last one again on a still frame (module promises)."""
         assert st.segmenter is not None
+        seg = st.segmenter
         moving = st.matte.observe(frame) if self.video else 1.0
-        key = (st.segmenter, frame.shape)
+        key = (seg, frame.shape)
         if (moving < STILL_SHARE and self._conf is not None and key == self._conf_key
-                and self._reused < STILL_MODEL_EVERY - 1):
+                and self._reused < STILL_MODEL_EVERY - 1 and not seg.rescan_due):
             self._reused += 1
+            seg.skip()
             return self._conf
-        self._conf, self._conf_key, self._reused = st.segmenter.segment(frame, ts), key, 0
+        self._conf, self._conf_key, self._reused = seg.segment(frame, ts), key, 0
         self.model_runs += 1
         return self._conf
 

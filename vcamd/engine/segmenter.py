@@ -11,8 +11,9 @@ Promises:
   shape) instead of the whole frame, so the person covers more of its input. In VIDEO mode the region comes
   from the previous frame and only moves when the person nears its border or it is much too large; when
   nobody is found the next frame is seen whole; every RESCAN_FRAMES frames the whole frame is also looked
-  at, so someone entering beside the crop is found within a second. In IMAGE mode a first pass over the
-  whole frame finds the person.
+  at, so someone entering beside the crop is found within a second. A caller that reuses the last mask
+  for a frame says so with ``skip()`` (the frame counts towards the rescan), and ``rescan_due`` says when
+  the next frame must be segmented. In IMAGE mode a first pass over the whole frame finds the person.
 - The model runs in ``runtime`` (:mod:`vcamd.engine.runtimes`): ``litert`` by default, on the caller's
   thread; ``mediapipe`` (MediaPipe Tasks) in VIDEO running mode for streams, IMAGE mode for stills.
 - The model is closed by ``close()`` or on leaving a ``with`` block.
@@ -119,7 +120,7 @@ class Segmenter:
         self.region: Region = (0, 0, 0, 0)
         self._next: Region | None = None
         self._frame_size = (0, 0)
-        self._frames = 0
+        self._since_rescan = 0
         self._box: Box | None = None
         self._last_ts = -1
 
@@ -191,8 +192,9 @@ class Segmenter:
         if not self.refine:
             return self._run(frame, full, timestamp_ms)
         if self.video:
-            self._frames += 1
-            if self._next is not None and self._frames % RESCAN_FRAMES == 0:
+            self._since_rescan += 1
+            if self._next is not None and self._since_rescan >= RESCAN_FRAMES:
+                self._since_rescan = 0
                 # Only grows the box: the whole frame may show the model less of the person than the crop.
                 self._track(self._run(frame, full, timestamp_ms), also=self._box)
             conf = self._run(frame, self._next or full, timestamp_ms)
@@ -205,6 +207,15 @@ class Segmenter:
         mw, mh = self.input_size
         wanted = fit_region(box, mw / mh, (w, h))
         return conf if wanted == full else self._run(frame, wanted, timestamp_ms)
+
+    @property
+    def rescan_due(self) -> bool:
+        """The next frame is a rescan of the whole frame (module promises): it must be segmented."""
+        return self._next is not None and self._since_rescan + 1 >= RESCAN_FRAMES
+
+    def skip(self) -> None:
+        """The caller reused the last mask for a frame (it counts towards the next rescan)."""
+        self._since_rescan += 1
 
     def reset(self) -> None:
         """Forget where the person was (a new scene, or a new camera)."""
