@@ -122,6 +122,25 @@ def test_file_watcher_is_woken_by_edits_also_through_a_symlink(tmp_path: Path) -
         watcher.close()
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify")
+def test_file_watcher_polls_while_its_folder_is_missing_then_watches_it(tmp_path: Path) -> None:
+    path = tmp_path / "vcamd" / "config.toml"
+    watcher = FileWatcher(path, settle=0.2)
+    try:
+        assert watcher.due(time.monotonic()) <= 0.2  # nothing to watch yet: looked at every settle s
+        path.parent.mkdir()
+        _write(path, "[effect]\n")
+        assert not watcher.changed()
+        time.sleep(0.2)
+        assert watcher.changed()
+        assert watcher.due(time.monotonic()) > watch.SLOW_LOOK - 1.0  # the folder is watched now
+        _write(path, '[effect]\nname = "none"\n')
+        fd = watcher.fileno()
+        assert fd is not None and select.select([fd], [], [], 1.0)[0] == [fd]
+    finally:
+        watcher.close()
+
+
 def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     rc = cli.main(list(argv))
     out, err = capsys.readouterr()
