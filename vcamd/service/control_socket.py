@@ -180,12 +180,12 @@ class ControlServer:
         self._closing.set()
         self._wake_w.close()  # wakes the loop: the read end sees the end of the stream
         server, self._server = self._server, None
-        if server is None:
-            return
         if self._thread is not None:
             self._thread.join(timeout=2.0)
         if self._thread is None or not self._thread.is_alive():
             self._wake_r.close()
+        if server is None:
+            return
         server.server_close()
         try:
             if self.path.stat().st_ino == server.inode:

@@ -9,8 +9,8 @@ Promises:
   every :data:`~vcamd.service.memory.TRIM_EVERY` s the free heap pages given back to the system).
 - The settings file is watched (inotify on its folder, else polled): a change takes effect within a
   second, between frames, all at once; a bad one is logged (file, key, value) and the last good settings
-  keep running. Command-line overrides hold until
-  that key is edited in the file or changed through :meth:`Daemon.apply`.
+  keep running. Command-line overrides hold until that key is edited in the file or changed through
+  :meth:`Daemon.apply`.
 - Pause when unused (where the device is a file apps open: v4l2loopback): with no other process reading the
   virtual camera, the webcam is released within 2 s and a still frame goes out at ``daemon.idle_fps`` for
   IDLE_FULL_RATE seconds, then one every IDLE_KEEPALIVE seconds; an app opening the device gets live video
@@ -29,7 +29,7 @@ Promises:
 - An output that tells who reads it (``Output.in_use()``: the PipeWire camera's links) pauses the same way.
 - The monitor sleeps until something happens: inotify on the settings file and the device, the output's
   ``on_change``, ``stop()``, or its next timed look (stats, heap trim, a settling change, at most
-  MONITOR_LONGEST s); idle, the process wakes about once a second or less.
+  MONITOR_LONGEST s). Idle, the whole process wakes a few times in five seconds.
 """
 
 from __future__ import annotations
@@ -217,6 +217,9 @@ class Daemon:
         pipe, self.pipeline = self.pipeline, None
         if pipe is not None:
             pipe.close()
+        self._watcher.close()  # the monitor's, which has ended or never started
+        self._kick_r.close()
+        self._kick_w.close()
 
     def __enter__(self) -> Daemon:
         self.start()
@@ -575,9 +578,6 @@ class Daemon:
         finally:
             if self._readers is not None:
                 self._readers.close()
-            self._watcher.close()
-            self._kick_r.close()
-            self._kick_w.close()
 
     def _monitor_sleep(self, longest: float) -> None:
         """Sleep until a watcher, the output or stop() has news, or the first timed look is due."""
