@@ -605,7 +605,7 @@ class Daemon:
             if watch is not None:
                 watch.close()
             self._readers = watch = ReaderWatch(path) if path else None
-        in_use = watch.poll(0.0) if watch is not None and watch.supported else True
+        in_use = watch.poll() if watch is not None else True
         said = self.output.in_use() if self.output is not None else None
         if said is not None:  # the output knows (a PipeWire node's links); device readers count too
             in_use = said or bool(watch is not None and watch.supported and in_use)

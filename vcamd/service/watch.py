@@ -5,8 +5,8 @@ Promises:
   by its stat, after the change has held still for ``settle`` seconds (so a half-written file is not read);
   ``mark()`` takes the file as it is now (after the daemon's own writes).
 - ``readers_of(path)`` lists the other processes holding ``path`` open (Linux ``/proc/*/fd``).
-- ``ReaderWatch.poll(timeout)`` says whether some other process reads the virtual camera: True as soon as one
-  opens it, False once none has held it for ``grace`` seconds. On Linux inotify wakes it when the device is
+- ``ReaderWatch.poll()`` says whether some other process reads the virtual camera: True as soon as one
+  opens it, False once none has held it for ``grace`` seconds. On Linux inotify tells it when the device is
   opened or closed, so the full ``/proc`` scan runs every few seconds only, plus right after such events.
 - So that a caller can sleep until something happens instead of polling, both watchers give ``fileno()``
   (their inotify, readable when there is news; None without inotify) and ``due(now)``, the seconds until
@@ -176,21 +176,14 @@ class ReaderWatch:
         self._empty_since: float | None = None
         self.in_use = bool(readers_of(self.path)) if self.supported else True
 
-    def poll(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds (less if a scan is due), then return whether the device is read."""
+    def poll(self) -> bool:
+        """Whether the device is read, without waiting: takes in what inotify heard, and scans if due."""
         if not self.supported:
-            time.sleep(timeout)
             return True
         now = time.monotonic()
-        wait = max(0.0, min(timeout, self._next_scan - now))
-        if self._ino is not None:
-            if self._ino.read(timeout=int(wait * 1000)):
-                now = time.monotonic()
-                self._fast_until = now + 1.5  # an opener's fd shows in /proc a moment after its open
-                self._next_scan = min(self._next_scan, now)
-        else:
-            time.sleep(wait)
-        now = time.monotonic()
+        if self._ino is not None and self._ino.read(timeout=0):
+            self._fast_until = now + 1.5  # an opener's fd shows in /proc a moment after its open
+            self._next_scan = now
         if now >= self._next_scan:
             self._scan(now)
         return self.in_use
