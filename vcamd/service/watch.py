@@ -16,6 +16,7 @@ Promises:
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import time
@@ -57,14 +58,11 @@ class FileWatcher:
             return
         self.close()
         self._dirs, self._watched_all = dirs, False
-        try:
-            from inotify_simple import INotify, flags
-        except ImportError:
+        self._ino = _new_inotify()
+        if self._ino is None:
             return
-        try:
-            self._ino = INotify()
-        except OSError:
-            return
+        from inotify_simple import flags
+
         mask = 0
         for name in _DIR_EVENTS:
             mask |= getattr(flags, name)
@@ -145,16 +143,38 @@ def readers_of(path: str) -> list[int]:
     return pids
 
 
-def _inotify(path: str) -> Any:
-    """An inotify watching opens and closes of ``path``, or None where there is none."""
+def _new_inotify() -> Any:
+    """A new ``inotify_simple.INotify``, or None where there is none.
+
+    inotify_simple finds the C library with ``ctypes.util.find_library``, which runs ``ldconfig -p``, a
+    program vcamd must not start: it is handed the one this process already has instead.
+    """
     try:
-        from inotify_simple import INotify, flags
+        import inotify_simple
     except ImportError:
         return None
+    if getattr(inotify_simple, "_libc", None) is None:
+        try:
+            inotify_simple._libc = ctypes.CDLL(None, use_errno=True)
+        except OSError:
+            return None
     try:
-        ino = INotify()
+        return inotify_simple.INotify()
+    except (OSError, AttributeError):  # no inotify here
+        return None
+
+
+def _inotify(path: str) -> Any:
+    """An inotify watching opens and closes of ``path``, or None where there is none."""
+    ino = _new_inotify()
+    if ino is None:
+        return None
+    from inotify_simple import flags
+
+    try:
         ino.add_watch(path, flags.OPEN | flags.CLOSE_WRITE | flags.CLOSE_NOWRITE)
     except OSError as e:
+        ino.close()
         log.debug("no inotify on %s (%s); polling /proc instead", path, e)
         return None
     return ino
