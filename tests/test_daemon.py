@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,8 +26,9 @@ from stream_helpers import CARPHONE, holds_open, wait_for
 
 from vcamd import cli, config
 from vcamd.errors import VcamdError
-from vcamd.service import cards
+from vcamd.service import cards, control_socket
 from vcamd.service.control import State, Status
+from vcamd.service.control_socket import ControlServer
 from vcamd.service.daemon import IDLE_FULL_RATE, IDLE_KEEPALIVE, Daemon
 from vcamd.service.instance import AlreadyRunning, InstanceLock
 
@@ -208,6 +210,36 @@ def test_with_no_app_reading_the_cards_slow_to_a_keepalive(setup: Setup) -> None
         assert 1 <= later <= 3, f"{later} cards in the next {IDLE_KEEPALIVE + 1:g} s, want one every 5 s"
         wakes = daemon.monitor_wakes - wakes  # it sleeps on inotify: no polling while nothing happens
         assert wakes <= 3, f"the monitor woke {wakes} times in {IDLE_KEEPALIVE + 1:g} idle s"
+
+
+def test_the_control_socket_sleeps_until_asked_and_closes_at_once(setup: Setup) -> None:
+    """It answers without polling (no wake-ups of its own between clients) and close() ends it within
+    half a second, removing the socket."""
+    path = setup.config.parent / "control.sock"
+    with running(setup) as (daemon, _):
+        server = ControlServer(daemon, path)
+        server.start()
+        try:
+            wait_for(lambda: daemon.status().state is State.LIVE, what="live")
+            assert control_socket.request("status", path)["line"].startswith("live")
+            thread = next(t for t in threading.enumerate() if t.name == "vcamd-control")
+            switches = _sleeps(thread)
+            time.sleep(2.0)
+            woke = _sleeps(thread) - switches
+            assert woke <= 1, f"the control thread woke {woke} times in 2 s with nobody asking"
+        finally:
+            start = time.monotonic()
+            server.close()
+            took = time.monotonic() - start
+        assert took < 0.5 and not thread.is_alive() and not path.exists(), f"close() took {took:.2f} s"
+
+
+def _sleeps(thread: threading.Thread) -> int:
+    """How often ``thread`` has gone to sleep so far (its voluntary context switches, Linux /proc)."""
+    for line in Path(f"/proc/self/task/{thread.native_id}/status").read_text().splitlines():
+        if line.startswith("voluntary_ctxt_switches:"):
+            return int(line.split()[1])
+    raise AssertionError("no voluntary_ctxt_switches in /proc")
 
 
 def test_privacy_through_the_control_api_saves_the_setting(setup: Setup) -> None:
