@@ -183,8 +183,8 @@ class Pipeline:
 
     def _confidence(self, st: _Stage, frame: np.ndarray, ts: int) -> np.ndarray:
         """The model's confidence for ``frame``, or the last one again on a still frame (module promises)."""
-        assert st.segmenter is not None
         seg = st.segmenter
+        assert seg is not None
         moving = st.matte.observe(frame) if self.video else 1.0
         key = (seg, frame.shape)
         if (moving < STILL_SHARE and self._conf is not None and key == self._conf_key

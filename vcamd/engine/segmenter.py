@@ -192,9 +192,9 @@ class Segmenter:
         if not self.refine:
             return self._run(frame, full, timestamp_ms)
         if self.video:
-            self._since_rescan += 1
-            if self._next is not None and self._since_rescan >= RESCAN_FRAMES:
-                self._since_rescan = 0
+            rescan = self.rescan_due
+            self._since_rescan = 0 if rescan else self._since_rescan + 1
+            if rescan:
                 # Only grows the box: the whole frame may show the model less of the person than the crop.
                 self._track(self._run(frame, full, timestamp_ms), also=self._box)
             conf = self._run(frame, self._next or full, timestamp_ms)

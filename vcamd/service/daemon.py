@@ -582,15 +582,10 @@ class Daemon:
     def _monitor_sleep(self, longest: float) -> None:
         """Sleep until a watcher, the output or stop() has news, or the first timed look is due."""
         now = time.monotonic()
-        watch, fds = self._readers, [self._kick_r.fileno()]
-        waits = [longest, MONITOR_LONGEST, self._watcher.due(now)]
-        for w in (watch, self._watcher):
-            fd = w.fileno() if w is not None else None
-            if fd is not None:
-                fds.append(fd)
-        if watch is not None and watch.supported:
-            waits.append(watch.due(now))
-        readable, _, _ = select.select(fds, [], [], max(0.0, min(waits)))
+        watchers = [w for w in (self._readers, self._watcher) if w is not None]
+        fds = [self._kick_r.fileno(), *(fd for w in watchers if (fd := w.fileno()) is not None)]
+        wait = min([longest, MONITOR_LONGEST, *(w.due(now) for w in watchers)])
+        readable, _, _ = select.select(fds, [], [], max(0.0, wait))
         if fds[0] in readable:  # the watchers' own news is read by their next look
             with contextlib.suppress(BlockingIOError):
                 while self._kick_r.recv(64, socket.MSG_DONTWAIT):

@@ -212,8 +212,8 @@ class ReaderWatch:
         return self._ino.fileno() if self._ino is not None else None
 
     def due(self, now: float) -> float:
-        """Seconds until the next scan (module promises)."""
-        return max(0.0, self._next_scan - now)
+        """Seconds until the next scan (module promises); never, where readers cannot be told."""
+        return max(0.0, self._next_scan - now) if self.supported else float("inf")
 
     def _scan(self, now: float) -> None:
         if readers_of(self.path):
