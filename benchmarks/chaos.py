@@ -3,8 +3,8 @@
 Faults: the camera file gone and back; settings edits, valid (effect, strength, colour, background) and
 invalid (out of range, output 1x1, unknown key, not UTF-8, empty file, broken TOML); background files
 deleted, corrupted and restored (picture, video, slideshow folder); slideshow Next spam; the virtual camera
-reopened (output.fps changed). A 1280x720 30 fps clip stands in for the webcam (see daemon_harness.py); the
-virtual camera is a pyvirtualcam backend that fingerprints every frame it is sent.
+reopened (output.fps changed). A 1280x720 30 fps MJPEG clip stands in for the webcam (see daemon_harness.py);
+the virtual camera is a pyvirtualcam backend that fingerprints every frame it is sent.
 
 It prints, and passes (exit 0) when all hold:
 - frames out per 1 s window, the minimum outside camera outages: >= 25
@@ -35,7 +35,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
-import cv2
 import daemon_harness as harness
 import numpy as np
 import pyvirtualcam
@@ -211,7 +210,9 @@ def main() -> int:
     args = p.parse_args()
     sys.path.insert(0, str(harness.ROOT))
     from vcamd.commands.run import stop_on_signals
+    from vcamd.config import CameraSettings
     from vcamd.service import memory
+    from vcamd.service.camera import open_capture
     from vcamd.service.daemon import Daemon
 
     memory.limit_heap()  # as ``vcamd run`` does first
@@ -219,13 +220,11 @@ def main() -> int:
     rng = random.Random(args.seed)
     with tempfile.TemporaryDirectory(prefix="vcamd-chaos-") as tmp:
         folder = Path(tmp)
-        clip = harness.make_clip(folder)
-        cap = cv2.VideoCapture(str(clip))
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                break
+        clip = harness.make_clip(folder, mjpeg=True)
+        cap, frame, _ = open_capture(CameraSettings(device=str(clip)))  # decoded as the camera thread does
+        while frame is not None:
             FingerprintBackend.raw.add(digest(frame))
+            frame = cap.read()[1]
         cap.release()
         chaos = Chaos(folder, clip, rng, [k.strip() for k in args.faults.split(",") if k.strip()])
         daemon = Daemon(chaos.config)

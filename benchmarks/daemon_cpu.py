@@ -7,9 +7,10 @@ For each size, a 30 fps MJPEG ``.avi`` is made from ../shared/data/videos/maxine
 temporary folder (decoded like a UVC webcam's MJPEG stream; the daemon loops the file). The daemon runs as
 a subprocess (``vcamd.cli.main(["run", "--no-tray", ...])``) with effect ``blur``, writing to a registered
 pyvirtualcam backend that converts each frame to I420 as pyvirtualcam's v4l2loopback path does (the
-conversion is part of the bill) and counts frames. Beside it, the decode-only floor: a process that reads
-the same clip with ``cv2.VideoCapture`` as the daemon's camera thread opens it (FFmpeg, one decoder
-thread), paced at 30 fps, and does nothing else.
+conversion is part of the bill) and counts frames. Beside it, two decode-only floors: processes that
+read the same clip paced at 30 fps and do nothing else, one as the daemon's camera thread reads it
+(``open_capture``: OpenCV hands over the JPEG frames, :mod:`vcamd.service.mjpeg` decodes them), one with
+OpenCV's own ``cv2.VideoCapture.read`` (FFmpeg, one decoder thread), as the camera thread read before.
 
 ``--tree NAME=DIR`` (repeatable) runs the daemon from another checkout too (``PYTHONPATH=DIR``), e.g. the
 code before a change, interleaved with this one, so before and after share the machine's load. The
@@ -102,23 +103,31 @@ def _daemon_child(config_path: str, count_file: str) -> int:
     return cli.main(["run", "--no-tray", "--config", config_path])
 
 
-def _decode_child(clip: str) -> int:
-    """The floor: read ``clip`` paced at its frame rate, looped, until killed."""
+#: The decode-only readers: the daemon's camera read (its MJPEG decoder, into a reused buffer), and
+#: OpenCV's own ``cv2.VideoCapture.read`` as the camera thread opened files before it decoded MJPEG itself.
+FLOORS = {"floor": "decode-only floor, vcamd's camera read", "floor-opencv": "decode-only, OpenCV's read"}
+
+
+def _decode_child(clip: str, how: str) -> int:
+    """A floor: read ``clip`` paced at its frame rate, looped, until killed (``how``: a FLOORS key)."""
     import cv2
 
-    from vcamd.service.camera import FILE_DECODER_THREADS
+    from vcamd.config import CameraSettings
+    from vcamd.service.camera import FILE_DECODER_THREADS, open_capture
 
     def open_clip() -> Any:  # as the daemon's camera thread opens a file
+        if how == "floor":
+            return open_capture(CameraSettings(device=clip), quiet=True)[0]
         return cv2.VideoCapture(clip, cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, FILE_DECODER_THREADS])
 
     cv2.setNumThreads(1)
-    cap = open_clip()
+    cap, frame = open_clip(), None
     start, n = time.monotonic(), 0
     while True:
-        ok, _ = cap.read()
+        ok, frame = cap.read(frame)
         if not ok:
             cap.release()
-            cap = open_clip()
+            cap, frame = open_clip(), None
             continue
         n += 1
         delay = start + n / FPS - time.monotonic()
@@ -248,9 +257,9 @@ def _read_count(path: Path, wait: float, proc: subprocess.Popen[bytes]) -> tuple
     raise SystemExit("the daemon sent no frames in 120 s")
 
 
-def run_floor(clip: Path, warmup: float, seconds: float) -> dict[str, Any]:
-    """One measurement of the decode-only reader on ``clip``."""
-    proc = subprocess.Popen([sys.executable, __file__, "--_decode", str(clip)])
+def run_floor(clip: Path, warmup: float, seconds: float, how: str) -> dict[str, Any]:
+    """One measurement of a decode-only reader on ``clip`` (``how``: a FLOORS key)."""
+    proc = subprocess.Popen([sys.executable, __file__, "--_decode", str(clip), how])
     try:
         return measure(proc, warmup, seconds)
     finally:
@@ -281,8 +290,8 @@ def render(results: dict[str, dict[str, Any]], load: str) -> str:
     for size, r in results.items():
         for what, s in r.items():
             threads = ", ".join(f"{n} {v:.1f}" for n, v in s["threads"].items())
-            if what == "floor":
-                label = "decode-only floor"
+            if what in FLOORS:
+                label = FLOORS[what]
             elif what == "idle" or what.endswith(", idle"):
                 label = f"{'vcamd run, idle' if what == 'idle' else what} (pause_when_unused, no app)"
             else:
@@ -304,12 +313,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tree", action="append", default=[], metavar="NAME=DIR",
                    help="also run the daemon from checkout DIR, labelled NAME (repeatable)")
     p.add_argument("--_daemon", nargs=2, help=argparse.SUPPRESS)
-    p.add_argument("--_decode", help=argparse.SUPPRESS)
+    p.add_argument("--_decode", nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args._daemon:
         return _daemon_child(*args._daemon)
     if args._decode:
-        return _decode_child(args._decode)
+        return _decode_child(*args._decode)
     trees = {"vcamd run": ROOT}
     for item in args.tree:
         name, _, folder = item.partition("=")
@@ -326,7 +335,8 @@ def main(argv: list[str] | None = None) -> int:
                     for name, tree in trees.items():
                         samples.setdefault(name, []).append(
                             run_daemon(clip, Path(tmp), args.warmup, args.seconds, tree))
-                    samples.setdefault("floor", []).append(run_floor(clip, args.warmup, args.seconds))
+                    for how in FLOORS:
+                        samples.setdefault(how, []).append(run_floor(clip, args.warmup, args.seconds, how))
                 if args.idle or args.idle_only:
                     for name, tree in trees.items():
                         samples.setdefault("idle" if tree == ROOT else f"{name}, idle", []).append(

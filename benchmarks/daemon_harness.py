@@ -60,11 +60,14 @@ class CountingBackend:
 pyvirtualcam.register_backend("counting", CountingBackend)
 
 
-def make_clip(folder: Path, size: tuple[int, int] = (1280, 720), fps: float = 30.0) -> Path:
-    """The source video scaled to ``size`` at ``fps``, as an mp4 in ``folder``."""
-    path = folder / f"webcam_{size[0]}x{size[1]}.mp4"
+def make_clip(
+    folder: Path, size: tuple[int, int] = (1280, 720), fps: float = 30.0, mjpeg: bool = False
+) -> Path:
+    """The source video scaled to ``size`` at ``fps``, in ``folder``: an mp4, or with ``mjpeg`` an MJPEG .avi
+    (what a UVC webcam sends)."""
+    path = folder / f"webcam_{size[0]}x{size[1]}.{'avi' if mjpeg else 'mp4'}"
     cap = cv2.VideoCapture(str(SOURCE))
-    out = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, size)
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*("MJPG" if mjpeg else "mp4v")), fps, size)
     while True:
         ok, frame = cap.read()
         if not ok:

@@ -45,3 +45,23 @@ def short_clip(path: Path, frames: int = 8) -> Path:
     out.release()
     cap.release()
     return path
+
+
+def mjpeg_clip(path: Path, frames: int = 10, corrupt: tuple[int, ...] = ()) -> Path:
+    """The carphone clip's first ``frames`` frames as an MJPEG ``.avi``, as a UVC webcam sends them, with the
+    JPEG headers of the frames numbered in ``corrupt`` overwritten (frames that do not decode)."""
+    cap = cv2.VideoCapture(str(CARPHONE))
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 30.0, (176, 144))
+    for _ in range(frames):
+        ok, frame = cap.read()
+        assert ok
+        out.write(frame)
+    out.release()
+    cap.release()
+    data = bytearray(path.read_bytes())
+    starts = [i for i in range(len(data) - 2) if data[i:i + 3] == b"\xff\xd8\xff"]
+    assert len(starts) == frames
+    for n in corrupt:
+        data[starts[n]:starts[n] + 64] = bytes(64)
+    path.write_bytes(bytes(data))
+    return path

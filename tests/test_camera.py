@@ -11,9 +11,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import pytest
-from stream_helpers import CARPHONE, holds_open, short_clip, wait_for
+from stream_helpers import CARPHONE, holds_open, mjpeg_clip, short_clip, wait_for
 
 from vcamd.config import CameraSettings
 from vcamd.media import BufferPool
@@ -27,6 +28,7 @@ from vcamd.service.camera import (
     missing_reason,
     parse_source,
 )
+from vcamd.service.mjpeg import JpegCapture
 from vcamd.service.stats import Stats
 
 
@@ -168,6 +170,73 @@ def test_a_vanished_camera_is_retried_with_backoff_and_recovers(
     (tmp_path / "away.mp4").rename(clip)
     wait_for(lambda: reader.slot.take(0.05) is not None, what="frames after the file came back")
     assert reader.error == ""
+
+
+def test_mjpeg_frames_are_decoded_into_the_reused_buffers_as_opencv_decodes_them(
+    tmp_path: Path, reader_for: Callable[[Path], CameraReader]
+) -> None:
+    clip = mjpeg_clip(tmp_path / "webcam.avi")
+    cap, first, info = camera.open_capture(CameraSettings(device=str(clip)))
+    cap.release()
+    assert isinstance(cap, JpegCapture) and info.fourcc == "MJPG"
+    opencv = cv2.VideoCapture(str(clip))
+    theirs = [opencv.read()[1] for _ in range(10)]
+    opencv.release()
+    assert np.abs(first.astype(np.int16) - theirs[0]).mean() < 2.0  # rounding: libjpeg and FFmpeg
+
+    reader = reader_for(clip)
+    reader.start()
+    bases: list[int | None] = []  # the pooled buffer each frame is a view of (the frames are let go)
+    diffs: list[float] = []
+
+    def more() -> bool:
+        item = reader.slot.take(0.05)
+        if item is not None:
+            f = item.frame
+            pooled = isinstance(f.base, np.ndarray) and f.base.shape == f.shape
+            bases.append(id(f.base) if pooled else None)
+            diffs.append(min(float(np.abs(f.astype(np.int16) - t).mean()) for t in theirs))
+        return len(bases) >= 30
+
+    wait_for(more, what="30 frames")
+    # decoded straight into the camera's pooled buffers, but for the first frame of each opening (the file
+    # loops every 10 frames)
+    assert bases.count(None) <= 4 and len(set(bases) - {None}) <= FRAME_BUFFERS
+    assert max(diffs) < 2.0
+    assert reader.error == ""
+
+
+def test_mjpeg_frames_that_do_not_decode_are_dropped_and_the_rest_flow(
+    tmp_path: Path, reader_for: Callable[[Path], CameraReader]
+) -> None:
+    clip = mjpeg_clip(tmp_path / "webcam.avi", corrupt=(3, 4))
+    reader = reader_for(clip)
+    reader.start()
+    assert isinstance(reader._cap, JpegCapture)
+    frames = 0
+
+    def more() -> bool:
+        nonlocal frames
+        frames += reader.slot.take(0.05) is not None
+        return frames >= 25
+
+    wait_for(more, what="25 frames from a 10-frame clip with 2 bad ones (it loops)")
+    assert reader._stats.dropped_by_camera >= 4  # two a loop, and it looped at least twice
+    assert reader.error == ""
+
+
+def test_a_camera_whose_first_mjpeg_frame_does_not_decode_is_decoded_by_opencv(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    clip = mjpeg_clip(tmp_path / "webcam.avi", corrupt=(0,))
+    cap, first, _ = camera.open_capture(CameraSettings(device=str(clip)))
+    try:
+        assert not isinstance(cap, JpegCapture) and first.shape == (144, 176, 3)
+        assert cap.read()[1].shape == (144, 176, 3)
+    finally:
+        cap.release()
+    assert f"camera {clip}: a frame does not decode as JPEG" in caplog.text
+    assert "OpenCV decodes its frames instead" in caplog.text
 
 
 def test_v4l2loopback_devices_are_found_by_label(tmp_path: Path) -> None:

@@ -13,6 +13,10 @@ Promises:
   into again only once nothing else holds it (the slot, the worker, a view of it), so a frame handed out
   never changes. Under the daemon's heap policy (:mod:`vcamd.service.memory`) a new frame each time would
   be a new mapping: 3.8 instead of 2.7 ms of CPU per 720p MJPEG frame here, and memory that comes and goes.
+- MJPEG frames (the usual webcam format at 720p and 1080p) are decoded by :mod:`vcamd.service.mjpeg` into
+  those buffers; if a camera's first frame does not decode there, OpenCV decodes its frames instead. A frame
+  that does not decode is dropped (counted as the camera's drop); if none decodes for STALL_SECONDS, the
+  camera is reopened like a stalled one, with the decoder's reason as its error.
 - ``set_active(False)`` releases the camera (its light goes off) within a frame period; ``set_active(True)``
   opens it again at once. ``stop()`` ends the thread within a frame period.
 - The thread's loop is guarded: an unexpected exception (a ``cv2.error``, say) is logged once, the camera
@@ -38,9 +42,13 @@ from vcamd.config import CameraSettings
 from vcamd.errors import VcamdError
 from vcamd.media import BufferPool
 from vcamd.outputs import v4l2loopback
+from vcamd.service.mjpeg import JpegCapture, fourcc_text, jpeg_capture
 from vcamd.service.stats import Stats
 
 log = logging.getLogger(__name__)
+
+#: An open camera: OpenCV's capture, or one whose MJPEG frames :mod:`vcamd.service.mjpeg` decodes.
+Capture = cv2.VideoCapture | JpegCapture
 
 #: Frame buffers the camera reads into: the one in the slot, the worker's, the one being read, and a spare.
 FRAME_BUFFERS = 4
@@ -167,12 +175,6 @@ def gone(src: Source) -> str:
     return f"camera {src.spec}: not there (unplugged, moved or deleted)"
 
 
-def _fourcc_text(value: float) -> str:
-    code = int(value)
-    text = "".join(chr((code >> (8 * i)) & 0xFF) for i in range(4))
-    return text if text.isprintable() and text.strip() else "?"
-
-
 #: FFmpeg decoder threads for a file or stream standing in for a camera: one frame per frame period needs
 #: no more, and FFmpeg's frame threads cost more CPU (MJPEG 720p: 3.0 against 2.6 ms a frame here).
 FILE_DECODER_THREADS = 1
@@ -200,14 +202,8 @@ def _api(src: Source) -> int:
     return cv2.CAP_ANY
 
 
-def open_capture(
-    settings: CameraSettings, *, quiet: bool = False
-) -> tuple[cv2.VideoCapture, np.ndarray, CameraInfo]:
-    """Open the camera, ask for the settings, read a first frame; raise CameraError saying why not."""
-    src = parse_source(settings.device)
-    if src.path and not os.path.exists(src.path):
-        raise CameraError(gone(src))
-    target: int | str = src.index if src.kind == "index" else (src.path or src.spec)
+def _open_asking(src: Source, target: int | str, settings: CameraSettings) -> cv2.VideoCapture:
+    """The camera opened and asked for the settings (a live one; a file is what it is)."""
     cap = _capture(src, target)
     if not cap.isOpened():
         cap.release()
@@ -219,13 +215,35 @@ def open_capture(
         cap.set(cv2.CAP_PROP_FRAME_HEIGHT, settings.height)
         cap.set(cv2.CAP_PROP_FPS, settings.fps)
         cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # the newest frame, not one from a queue
-    ok, frame = cap.read()
+    return cap
+
+
+def open_capture(
+    settings: CameraSettings, *, quiet: bool = False
+) -> tuple[Capture, np.ndarray, CameraInfo]:
+    """Open the camera, ask for the settings, read a first frame; raise CameraError saying why not.
+
+    MJPEG frames are decoded by :mod:`vcamd.service.mjpeg`, or by OpenCV if the first does not decode there.
+    """
+    src = parse_source(settings.device)
+    if src.path and not os.path.exists(src.path):
+        raise CameraError(gone(src))
+    target: int | str = src.index if src.kind == "index" else (src.path or src.spec)
+    cap = _open_asking(src, target, settings)
+    fourcc = fourcc_text(cap.get(cv2.CAP_PROP_FOURCC))
+    capture = jpeg_capture(cap)
+    ok, frame = capture.read()
+    if ok and frame is None and isinstance(capture, JpegCapture):  # OpenCV may still make sense of it
+        (log.debug if quiet else log.warning)("camera %s: %s; OpenCV decodes its frames instead", src.spec,
+                                              capture.error)
+        capture.release()
+        capture = _open_asking(src, target, settings)
+        ok, frame = capture.read()
     if not ok or frame is None:
-        cap.release()
+        capture.release()
         raise CameraError(f"camera {src.spec}: opened, but gives no frames (used by another app?)")
-    fps = cap.get(cv2.CAP_PROP_FPS)
-    info = CameraInfo(frame.shape[1], frame.shape[0], fps if 0 < fps < 1000 else settings.fps,
-                      _fourcc_text(cap.get(cv2.CAP_PROP_FOURCC)))
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    info = CameraInfo(frame.shape[1], frame.shape[0], fps if 0 < fps < 1000 else settings.fps, fourcc)
     if quiet:
         log.debug("camera %s: reopened", src.spec)
     elif src.live:
@@ -235,7 +253,7 @@ def open_capture(
     else:
         log.info("camera %s stands in for a webcam: %dx%d @ %g fps, looped", src.spec, info.width,
                  info.height, info.fps)
-    return cap, frame, info
+    return capture, frame, info
 
 
 class CameraReader:
@@ -246,7 +264,7 @@ class CameraReader:
         self._stats = stats
         self._settings = settings
         self._pending: CameraSettings | None = None
-        self._cap: cv2.VideoCapture | None = None
+        self._cap: Capture | None = None
         self._src = parse_source(settings.device)
         self.info: CameraInfo | None = None
         self.error = ""
@@ -405,14 +423,18 @@ class CameraReader:
             self._fail(gone(src))
             return
         ok, frame = self._cap.read(self._pool.buffer(self._shape))
-        if not ok or frame is None:
-            if src.kind == "file":  # the end of the file: start again, like a camera that never ends
+        if frame is None:
+            if not ok and src.kind == "file":  # the end of the file: start again, as a camera never ends
                 self._release()
                 self._try_open(looping=True)
                 return
+            if ok:  # a frame that does not decode: lost, like one the camera dropped
+                self._stats.camera_dropped()
             if time.monotonic() - self._last_frame > STALL_SECONDS:
-                self._fail(f"camera {src.spec}: stopped giving frames (unplugged, or used by another app?)")
-            else:
+                bad = isinstance(self._cap, JpegCapture) and self._cap.error
+                self._fail(f"camera {src.spec}: {bad}" if bad else
+                           f"camera {src.spec}: stopped giving frames (unplugged, or used by another app?)")
+            elif not ok:
                 self._wait(0.05)
             return
         self._shape = frame.shape
