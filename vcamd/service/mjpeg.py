@@ -6,11 +6,11 @@ Promises:
   decodes them itself; any other capture comes back as it was. Both read like
   ``cv2.VideoCapture.read(dst)`` and close with ``release()``.
 - A frame is decoded to BGR (as OpenCV's, within rounding) into ``dst`` when ``dst`` has the frame's shape
-  (no new image per frame). Why: a file through OpenCV's FFmpeg backend costs 3.4 ms per 720p MJPEG frame
-  here (after the 30 ms wait between camera frames), this 2.1-2.3 ms; the daemon's whole camera thread
-  went from 12 to 8.6-8.8 % of a core at 720p30 and from 22-23 to 15 % at 1080p30. A V4L2 camera's frames
-  OpenCV decodes with ``imdecode`` into its own frame, through the same libjpeg-turbo: there the gain is
-  not measured (no webcam here), the fast upsampling below at least.
+  (no new image per frame). Why: a file through OpenCV's FFmpeg backend costs 3.3-3.4 ms per 720p MJPEG
+  frame here (7.4-7.6 at 1080p) after the 30 ms wait between camera frames, this 2.1-2.2 ms (3.8-3.9); the
+  daemon's camera thread went from 12 to 8 % of a core at 720p30 and from 21-23 to 13-15 % at 1080p30.
+  A V4L2 camera's frames OpenCV decodes with ``imdecode`` into its own frame, through the same
+  libjpeg-turbo: there the gain is not measured (no webcam here), the fast upsampling below at least.
 - A frame cut short decodes as far as it goes, as OpenCV's decoder does. A frame that does not decode at
   all reads as ``(True, None)``, a frame lost (the next may be good), and ``error`` says why.
 """
