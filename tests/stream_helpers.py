@@ -34,10 +34,10 @@ def holds_open(path: Path) -> bool:
     return False
 
 
-def short_clip(path: Path, frames: int = 8) -> Path:
+def short_clip(path: Path, frames: int = 8, fourcc: str = "mp4v") -> Path:
     """The first ``frames`` frames of the carphone clip, so looping happens within a second."""
     cap = cv2.VideoCapture(str(CARPHONE))
-    out = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), 30.0, (176, 144))
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*fourcc), 30.0, (176, 144))
     for _ in range(frames):
         ok, frame = cap.read()
         assert ok
@@ -50,15 +50,7 @@ def short_clip(path: Path, frames: int = 8) -> Path:
 def mjpeg_clip(path: Path, frames: int = 10, corrupt: tuple[int, ...] = ()) -> Path:
     """The carphone clip's first ``frames`` frames as an MJPEG ``.avi``, as a UVC webcam sends them, with the
     JPEG headers of the frames numbered in ``corrupt`` overwritten (frames that do not decode)."""
-    cap = cv2.VideoCapture(str(CARPHONE))
-    out = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 30.0, (176, 144))
-    for _ in range(frames):
-        ok, frame = cap.read()
-        assert ok
-        out.write(frame)
-    out.release()
-    cap.release()
-    data = bytearray(path.read_bytes())
+    data = bytearray(short_clip(path, frames, "MJPG").read_bytes())
     starts = [i for i in range(len(data) - 2) if data[i:i + 3] == b"\xff\xd8\xff"]
     assert len(starts) == frames
     for n in corrupt:
