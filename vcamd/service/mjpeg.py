@@ -17,13 +17,9 @@ Promises:
 
 from __future__ import annotations
 
-import logging
-
 import cv2
 import numpy as np
 import simplejpeg
-
-log = logging.getLogger(__name__)
 
 #: Chroma doubled by repeating it, not by libjpeg's smoothing: 0.45 ms less per 1080p frame (0.15 at 720p),
 #: and what reaches an app is the same within 0.07 levels on average, since the outputs (I420) halve the
