@@ -42,13 +42,10 @@ from vcamd.config import CameraSettings
 from vcamd.errors import VcamdError
 from vcamd.media import BufferPool
 from vcamd.outputs import v4l2loopback
-from vcamd.service.mjpeg import JpegCapture, fourcc_text, jpeg_capture
+from vcamd.service.mjpeg import Capture, JpegCapture, fourcc_text, jpeg_capture
 from vcamd.service.stats import Stats
 
 log = logging.getLogger(__name__)
-
-#: An open camera: OpenCV's capture, or one whose MJPEG frames :mod:`vcamd.service.mjpeg` decodes.
-Capture = cv2.VideoCapture | JpegCapture
 
 #: Frame buffers the camera reads into: the one in the slot, the worker's, the one being read, and a spare.
 FRAME_BUFFERS = 4

@@ -68,7 +68,11 @@ class JpegCapture:
         self._cap.release()
 
 
-def jpeg_capture(cap: cv2.VideoCapture) -> cv2.VideoCapture | JpegCapture:
+#: An open camera: OpenCV's capture, or one whose MJPEG frames this module decodes.
+Capture = cv2.VideoCapture | JpegCapture
+
+
+def jpeg_capture(cap: cv2.VideoCapture) -> Capture:
     """``cap`` as a :class:`JpegCapture` if its stream is MJPEG and OpenCV hands its frames over undecoded;
     otherwise ``cap`` itself."""
     if fourcc_text(cap.get(cv2.CAP_PROP_FOURCC)) not in JPEG_FOURCCS:
