@@ -171,12 +171,12 @@ class BlurEffect(Effect):
     def render(self, frame: np.ndarray, matte: MatteResult, t: float) -> np.ndarray:
         h, w = frame.shape[:2]
         sigma_full = max(0.5, self.strength / 100.0 * 0.04 * w)
-        sw = int(np.clip(w * self.WORK_SIGMA / sigma_full, 16, min(w, self.MAX_WORK_WIDTH)))
+        sw = int(min(max(w * self.WORK_SIGMA / sigma_full, 16), w, self.MAX_WORK_WIDTH))  # not np.clip: 30 us
         sh = max(1, round(h * sw / w))
         sigma = sigma_full * sw / w
         small = cv2.resize(frame, (sw, sh), interpolation=cv2.INTER_LINEAR).astype(np.float32)
         # Background weight at work size: 1 on the background, 0 on the person.
-        weight = _BACKGROUND_WEIGHT[cv2.resize(matte.small, (sw, sh), interpolation=cv2.INTER_AREA)]
+        weight = cv2.LUT(cv2.resize(matte.small, (sw, sh), interpolation=cv2.INTER_AREA), _BACKGROUND_WEIGHT)
         num = cv2.GaussianBlur(cv2.multiply(small, cv2.merge([weight] * 3)), (0, 0), sigma)
         den = cv2.GaussianBlur(weight, (0, 0), sigma)
         plain = cv2.GaussianBlur(small, (0, 0), sigma)  # where no background is near, the plain blur
