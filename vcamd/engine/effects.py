@@ -182,7 +182,7 @@ class BlurEffect(Effect):
         plain = cv2.GaussianBlur(small, (0, 0), sigma)  # where no background is near, the plain blur
         eps = 1e-3
         cv2.scaleAdd(plain, eps, num, dst=num)
-        den += eps
+        cv2.add(den, eps, dst=den)
         small_u8 = cv2.convertScaleAbs(cv2.divide(num, cv2.merge([den] * 3)))
         if self._out is None or self._out.shape != frame.shape:
             self._out = np.empty_like(frame)
