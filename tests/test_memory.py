@@ -70,7 +70,7 @@ def test_limit_heap_gives_frame_sized_buffers_back_when_freed() -> None:
 
 
 def test_limit_heap_keeps_a_frames_small_blocks_without_faulting_them_in_again() -> None:
-    # 50 rounds of two blocks: about one fault a round is numpy's own; the policy of round 6 (a fixed
+    # 50 rounds of two blocks: about one fault a round is numpy's own; the policy before TRIM_AT (a fixed
     # MMAP_AT beside glibc's 128 KiB trim threshold) faulted ~20 pages a round back in (975 here).
     limited = probe("limit", WORK_PROBE)
     assert limited["limited"] is True and limited["faults"] < 200, limited
