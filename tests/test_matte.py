@@ -10,7 +10,7 @@ import sys
 import cv2
 import numpy as np
 import pytest
-from conftest import AISEGMENT, ROOT, gt_mask
+from conftest import AISEGMENT, ROOT, VIDEOS, gt_mask
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
@@ -119,6 +119,45 @@ def test_softness_zero_is_a_hard_cut(refine: bool) -> None:
     assert set(np.unique(small)) == {0, 255}
     soft = Matte(SegmentationSettings(softness=0.5, refine=refine), video=False).compute(conf, frame).small
     assert np.count_nonzero((soft > 0) & (soft < 255)) > 100
+
+
+def test_the_guided_filter_on_the_box_around_the_person_gives_the_alpha_of_the_whole_grid(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The filter runs on the box around the person (GUIDE_FLOOR), smaller than the grid; on real pictures
+    and a real clip the alpha is the same as with the filter on the whole grid. A ramp that starts too low
+    for that (a low threshold) filters the whole grid."""
+    shapes: list[tuple[int, ...]] = []
+    guided = cv2.ximgproc.guidedFilter
+
+    def spy(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
+        shapes.append(src.shape)
+        return guided(guide, src, radius, eps)
+
+    monkeypatch.setattr(matte_mod.cv2.ximgproc, "guidedFilter", spy)
+    clip = cv2.VideoCapture(str(VIDEOS / "volcomix_doctor.mp4"))
+    frames = [cv2.imread(str(p)) for p in AISEGMENT[:4]] + [clip.read()[1] for _ in range(12)]
+    clip.release()
+
+    def alphas(video: bool, **settings: float) -> list[np.ndarray]:
+        cfg = quality.vcamd_config({f"segmentation.{k}": v for k, v in settings.items()})
+        with Pipeline(cfg, video=video) as p:
+            clip = frames[4:] if video else frames[:4]
+            return [p.process(f, i / 30)[:, :, 3].copy() for i, f in enumerate(clip)]
+
+    margin = matte_mod.GUIDE_FLOOR_MARGIN
+    for video in (False, True):
+        shapes.clear()
+        boxed = alphas(video)
+        grids = {matte_mod.work_size(f.shape[1], f.shape[0])[::-1] for f in frames}
+        assert shapes and all(s not in grids for s in shapes), shapes  # every time a box, not the grid
+        monkeypatch.setattr(matte_mod, "GUIDE_FLOOR_MARGIN", float("inf"))  # the whole grid, always
+        whole = alphas(video)
+        monkeypatch.setattr(matte_mod, "GUIDE_FLOOR_MARGIN", margin)
+        assert all(np.array_equal(a, b) for a, b in zip(boxed, whole, strict=True))
+    shapes.clear()
+    alphas(False, threshold=0.1, softness=0.1)
+    assert shapes and all(s in grids for s in shapes)
 
 
 def test_reset_forgets_the_history() -> None:

@@ -32,6 +32,12 @@ WORK_LONG_SIDE = 320
 #: Guided filter: window radius in work pixels, and regularisation (in (0..1 intensity)^2).
 GUIDE_RADIUS = 4
 GUIDE_EPS = 1e-2
+#: The guided filter runs only on the box around the confidence above this (and 2r + 1 pixels around it,
+#: all it reaches), when the ramp starts above GUIDE_FLOOR_MARGIN times it. Elsewhere the whole-grid filter
+#: would give at most 3.5 times the floor (its slope is bounded by the regularisation), so the alpha is 0
+#: there either way; the box is about two thirds of a webcam's grid.
+GUIDE_FLOOR = 0.02
+GUIDE_FLOOR_MARGIN = 5.0
 #: Motion gate: mean |grey change| over 5x5 work pixels below LO counts as still, above HI as moving.
 MOTION_LO = 6.0
 MOTION_HI = 18.0
@@ -163,8 +169,7 @@ class Matte:
         assert self._guide is not None and self._gray is not None
         h, w = frame.shape[:2]
         grid = (self._guide.shape[1], self._guide.shape[0])
-        target = to_grid(conf, region, (w, h), grid)
-        target = cv2.ximgproc.guidedFilter(self._gray, target, GUIDE_RADIUS, GUIDE_EPS * 255.0**2)
+        target = self._guided(to_grid(conf, region, (w, h), grid))
         k = self.settings.smoothing if self.video else 0.0
         state = self._state
         if k <= 0.0 or state is None or self._motion is None or state.shape != target.shape:
@@ -178,6 +183,21 @@ class Matte:
             cv2.add(state, target, dst=state)
         small = self._buffer("small", state.shape, np.uint8)
         return ramp(state, self.settings.threshold, self.settings.softness, out=small)
+
+    def _guided(self, target: np.ndarray) -> np.ndarray:
+        """``target`` snapped to the picture's edges by the guided filter, on the box that can change the
+        alpha (see GUIDE_FLOOR), in place there; the whole grid when the ramp starts too low for that."""
+        eps = GUIDE_EPS * 255.0**2
+        assert self._gray is not None
+        if self.settings.threshold - self.settings.softness / 2 < GUIDE_FLOOR_MARGIN * GUIDE_FLOOR:
+            return cv2.ximgproc.guidedFilter(self._gray, target, GUIDE_RADIUS, eps)
+        x, y, bw, bh = cv2.boundingRect(cv2.inRange(target, GUIDE_FLOOR, np.inf))
+        if bw == 0:
+            return target  # nobody: all below the floor, and the filter would keep it there
+        m = 2 * GUIDE_RADIUS + 1
+        box = slice(max(0, y - m), y + bh + m), slice(max(0, x - m), x + bw + m)
+        target[box] = cv2.ximgproc.guidedFilter(self._gray[box], target[box], GUIDE_RADIUS, eps)
+        return target
 
     def compute(self, conf: np.ndarray, frame: np.ndarray, region: Region | None = None) -> MatteResult:
         """Alpha for ``frame`` from ``conf`` (float32 in [0, 1] at model resolution, covering ``region``)."""
