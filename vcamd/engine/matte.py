@@ -8,12 +8,13 @@ Promises:
 - The alpha is soft: confidence is mapped through a ramp of width ``softness`` centred on ``threshold``
   (``softness = 0`` is a hard cut).
 - With ``refine`` (the default), the confidence is moved onto a work grid of the frame (long side at most
-  320 pixels), where a guided filter against the camera picture snaps its edges to the picture's edges;
+  320 pixels), where a guided filter against the camera picture snaps its edges to the picture's edges
+  (on the box around the person: the alpha is the same as the whole grid's, see GUIDE_FLOOR);
   in streaming mode, temporal smoothing of strength ``smoothing`` then holds only the still parts of the
   picture, while wherever the picture changes the alpha follows the current frame at once (no lag).
 - Without ``refine``: the plain path, ramp and exponential smoothing at model resolution, then bilinear
   upsampling (the cheap reference the refinements are measured against).
-- ``reset()`` forgets the history. The refinements cost about 1.5 ms of CPU per 720p frame (matte and
+- ``reset()`` forgets the history. The refinements cost about 1.3 ms of CPU per 720p frame (matte and
   segmenter together; ``benchmarks/quality.py`` measures it).
 """
 
