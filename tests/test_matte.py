@@ -146,10 +146,10 @@ def test_the_guided_filter_on_the_box_around_the_person_gives_the_alpha_of_the_w
             return [p.process(f, i / 30)[:, :, 3].copy() for i, f in enumerate(clip)]
 
     margin = matte_mod.GUIDE_FLOOR_MARGIN
+    grids = {matte_mod.work_size(f.shape[1], f.shape[0])[::-1] for f in frames}
     for video in (False, True):
         shapes.clear()
         boxed = alphas(video)
-        grids = {matte_mod.work_size(f.shape[1], f.shape[0])[::-1] for f in frames}
         assert shapes and all(s not in grids for s in shapes), shapes  # every time a box, not the grid
         monkeypatch.setattr(matte_mod, "GUIDE_FLOOR_MARGIN", float("inf"))  # the whole grid, always
         whole = alphas(video)
