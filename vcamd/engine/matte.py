@@ -170,7 +170,7 @@ class Matte:
         assert self._guide is not None and self._gray is not None
         h, w = frame.shape[:2]
         grid = (self._guide.shape[1], self._guide.shape[0])
-        target = self._guided(to_grid(conf, region, (w, h), grid))
+        target = self._guided(self._gray, to_grid(conf, region, (w, h), grid))
         k = self.settings.smoothing if self.video else 0.0
         state = self._state
         if k <= 0.0 or state is None or self._motion is None or state.shape != target.shape:
@@ -185,19 +185,19 @@ class Matte:
         small = self._buffer("small", state.shape, np.uint8)
         return ramp(state, self.settings.threshold, self.settings.softness, out=small)
 
-    def _guided(self, target: np.ndarray) -> np.ndarray:
-        """``target`` snapped to the picture's edges by the guided filter, on the box that can change the
-        alpha (see GUIDE_FLOOR), in place there; the whole grid when the ramp starts too low for that."""
+    def _guided(self, gray: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """``target`` snapped to the edges of ``gray`` (the picture on the grid) by the guided filter, on the
+        box that can change the alpha (see GUIDE_FLOOR), in place there; the whole grid when the ramp starts
+        too low for that."""
         eps = GUIDE_EPS * 255.0**2
-        assert self._gray is not None
         if self.settings.threshold - self.settings.softness / 2 < GUIDE_FLOOR_MARGIN * GUIDE_FLOOR:
-            return cv2.ximgproc.guidedFilter(self._gray, target, GUIDE_RADIUS, eps)
+            return cv2.ximgproc.guidedFilter(gray, target, GUIDE_RADIUS, eps)
         x, y, bw, bh = cv2.boundingRect(cv2.inRange(target, GUIDE_FLOOR, np.inf))
         if bw == 0:
             return target  # nobody: all below the floor, and the filter would keep it there
         m = 2 * GUIDE_RADIUS + 1
         box = slice(max(0, y - m), y + bh + m), slice(max(0, x - m), x + bw + m)
-        target[box] = cv2.ximgproc.guidedFilter(self._gray[box], target[box], GUIDE_RADIUS, eps)
+        target[box] = cv2.ximgproc.guidedFilter(gray[box], target[box], GUIDE_RADIUS, eps)
         return target
 
     def compute(self, conf: np.ndarray, frame: np.ndarray, region: Region | None = None) -> MatteResult:
