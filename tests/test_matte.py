@@ -160,6 +160,40 @@ def test_the_guided_filter_on_the_box_around_the_person_gives_the_alpha_of_the_w
     assert shapes and all(s in grids for s in shapes)
 
 
+@pytest.mark.parametrize("size", [(1280, 720), (1920, 1080), (1000, 600)], ids=str)
+def test_the_alpha_is_enlarged_on_the_box_around_the_person_with_the_alpha_of_the_whole_frame(
+    size: tuple[int, int],
+) -> None:
+    """A frame that is a whole multiple of the grid (webcam sizes) has its alpha enlarged on the box around
+    the person only: on a real clip, then nobody, then the person again, every frame's alpha is the whole
+    grid's enlarged, and the box holds all of it. Another size is enlarged whole (no box)."""
+    w, h = size
+    clip = cv2.VideoCapture(str(VIDEOS / "volcomix_doctor.mp4"))
+    frames = [cv2.resize(clip.read()[1], size) for _ in range(8)]
+    clip.release()
+    whole_multiple = all(n % g == 0 for n, g in zip(size, matte_mod.work_size(w, h), strict=True))
+    m = Matte(SegmentationSettings(), video=True)
+    boxes = []
+    with Segmenter(video=True, refine=True) as seg:
+        confs = [seg.segment(f, i * 33) for i, f in enumerate(frames)]
+        nobody = [np.zeros_like(confs[0])] * 30
+        for i, conf in enumerate(confs[:4] + nobody + confs[4:]):
+            r = m.compute(conf, frames[i % len(frames)], seg.region)
+            assert np.array_equal(r.full, cv2.resize(r.small, size, interpolation=cv2.INTER_LINEAR)), i
+            if not whole_multiple:
+                assert r.box is None
+                continue
+            assert r.box is not None
+            x0, y0, x1, y1 = r.box
+            outside = r.full.copy()
+            outside[y0:y1, x0:x1] = 0
+            assert not outside.any(), i
+            boxes.append((x1 - x0) * (y1 - y0))
+    if whole_multiple:
+        assert 0 in boxes  # nobody: nothing enlarged
+        assert 0 < boxes[-1] < 0.8 * w * h  # the person again, on a box well inside the frame
+
+
 def test_reset_forgets_the_history() -> None:
     conf, frame = _conf_and_frame()
     settings = SegmentationSettings()

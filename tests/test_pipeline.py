@@ -96,6 +96,29 @@ def test_compositor_restores_a_static_background_only_where_the_person_was() -> 
         assert np.array_equal(out, ref.blend_full(fg, bg, moved)), shift
 
 
+def test_compositor_looks_only_inside_the_box_it_is_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Given a box that holds all of the alpha that is not 0 (the matte's), the blend is the same and the
+    blocks outside the box are not looked at; with nobody (an empty box) the background is shown."""
+    fg = cv2.imread(str(AISEGMENT[0]))
+    bg = cv2.imread(str(AISEGMENT[5]))
+    with Pipeline(_cfg(name="transparent"), video=False) as p:
+        alpha = p.process(fg)[:, :, 3].copy()
+    alpha[:, : alpha.shape[1] // 4] = 0  # the person in the right three quarters
+    x, y, bw, bh = cv2.boundingRect(alpha)
+    shapes: list[tuple[int, ...]] = []
+    classify = Compositor._classify
+
+    def spy(words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        shapes.append(words.shape)
+        return classify(words)
+
+    monkeypatch.setattr(Compositor, "_classify", staticmethod(spy))
+    boxed = Compositor().blend(fg, bg, alpha, box=(x, y, x + bw, y + bh)).copy()
+    assert len(shapes) == 1 and shapes[0][2] < alpha.shape[1] // 8 * 3 // 4 + 2
+    assert np.array_equal(boxed, Compositor().blend_full(fg, bg, alpha))
+    assert np.array_equal(Compositor().blend(fg, bg, np.zeros_like(alpha), box=(0, 0, 0, 0)), bg)
+
+
 def test_compositor_edge_cases() -> None:
     rng = np.random.default_rng(1)
     fg = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)

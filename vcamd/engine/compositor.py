@@ -10,6 +10,8 @@ Promises:
   edge (5-10 % of a webcam frame) are gathered into one contiguous buffer, blended, and scattered back.
   A width that is not a multiple of 8 takes the same path for its first whole words (the last few columns
   are blended directly).
+- ``box`` (x0, y0, x1, y1), when given, holds every pixel where alpha is not 0 (the matte's box): the blocks
+  outside it are not even looked at.
 - ``static=True`` says ``bg`` is the same unchanged picture as last frame's when it is the same buffer
   (image and colour backgrounds): then only the blocks the person covered last frame are restored
   from it, not the whole frame.
@@ -19,6 +21,8 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+
+from vcamd.engine.types import Box
 
 _ALL = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
 _WORD = 8  # pixels per block column: one uint64 of alpha
@@ -51,12 +55,13 @@ class Compositor:
 
     def blend(
         self, fg: np.ndarray, bg: np.ndarray, alpha: np.ndarray, *, into_bg: bool = False,
-        static: bool = False,
+        static: bool = False, box: Box | None = None,
     ) -> np.ndarray:
         """``fg`` over ``bg`` with ``alpha`` (uint8, 255 = fg); all three the same height and width.
 
         ``into_bg=True`` writes the result into ``bg`` (for backgrounds rebuilt every frame) and saves a copy.
         ``static=True``: ``bg``, when it is last frame's buffer, holds the same picture (module promises).
+        ``box``: alpha is 0 outside it (module promises).
         """
         self._ensure(fg.shape)
         out = bg if into_bg else self._out
@@ -75,7 +80,7 @@ class Compositor:
                 self._alpha8 = np.empty((h, w8), np.uint8)
             a8 = self._alpha8
             np.copyto(a8, alpha[:, :w8])
-        person, edge = self._classify(a8[:hm].view(np.uint64).reshape(hm // band, band, w8 // _WORD))
+        person, edge = self._classify_in(a8[:hm].view(np.uint64).reshape(hm // band, band, w8 // _WORD), box)
         where = np.nonzero(edge)
         under = self._gather(bg, edge, where), self._gather(a8, edge, where)  # before ``out`` changes
         if out is not bg:
@@ -92,6 +97,18 @@ class Compositor:
         if w8 < w:
             self._blend_rect(fg, bg, alpha, out, 0, hm, w8, w)
         return out
+
+    def _classify_in(self, words: np.ndarray, box: Box | None) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_classify` of the blocks that meet ``box`` (None: all); the others hold no person."""
+        if box is None:
+            return self._classify(words)
+        nb, band, nw = words.shape
+        b0, b1 = min(nb, box[1] // band), min(nb, -(-box[3] // band))
+        w0, w1 = min(nw, box[0] // _WORD), min(nw, -(-box[2] // _WORD))
+        person, edge = np.zeros((nb, nw), bool), np.zeros((nb, nw), bool)
+        if b0 < b1 and w0 < w1:
+            person[b0:b1, w0:w1], edge[b0:b1, w0:w1] = self._classify(words[b0:b1, :, w0:w1])
+        return person, edge
 
     @staticmethod
     def _classify(words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -8,14 +8,18 @@ import numpy as np
 
 #: A part of a frame in frame pixels: (x0, y0, x1, y1).
 Region = tuple[float, float, float, float]
+#: The same in whole pixels.
+Box = tuple[int, int, int, int]
 
 
 @dataclass
 class MatteResult:
-    """The alpha of one frame at two resolutions (uint8, 255 = person)."""
+    """The alpha of one frame at two resolutions (uint8, 255 = person). ``box``, when given, holds all of
+    ``full`` that is not 0 (so readers may skip the rest); None: anywhere."""
 
     small: np.ndarray
     full: np.ndarray
+    box: Box | None = None
 
 
 #: What effects get when no matte is computed (effects that need none).
