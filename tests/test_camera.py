@@ -127,7 +127,8 @@ def test_a_file_plays_like_a_camera_loops_and_is_released_when_inactive(
     wait_for(collect(40), what="20 more frames")
     assert all(np.array_equal(c.frame, k) for c, k in zip(got, kept, strict=False))
     assert all(b.t > a.t for a, b in itertools.pairwise(got))
-    assert holds_open(clip)
+    # at each loop the file is closed and opened again, so "held open" is looked for, not sampled once
+    wait_for(lambda: holds_open(clip), what="the file held open while active")
 
     reader.set_active(False)
     wait_for(lambda: not holds_open(clip) and not reader.is_open, what="the file released")
@@ -135,7 +136,7 @@ def test_a_file_plays_like_a_camera_loops_and_is_released_when_inactive(
     assert reader.slot.take(0.3) is None  # nothing read while inactive
     reader.set_active(True)
     wait_for(lambda: reader.slot.take(0.05) is not None, what="frames again")
-    assert holds_open(clip)
+    wait_for(lambda: holds_open(clip), what="the file held open again")
 
 
 def test_a_vanished_camera_is_retried_with_backoff_and_recovers(
