@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from vcamd.config import SegmentationSettings
-from vcamd.engine.types import EMPTY, Box, MatteResult, Region
+from vcamd.engine.types import EMPTY, Box, MatteResult, Region, inside
 
 __all__ = ["EMPTY", "Matte", "MatteResult", "ramp", "to_grid", "work_size"]
 
@@ -238,7 +238,7 @@ class Matte:
         last = self._full_box
         if last is None:
             full[:] = 0
-        elif not (box[0] <= last[0] and box[1] <= last[1] and last[2] <= box[2] and last[3] <= box[3]):
+        elif not inside(last, box):
             full[last[1]:last[3], last[0]:last[2]] = 0  # what the new box does not cover goes back to 0
         if bw:
             cv2.resize(small[y0:y1, x0:x1], (box[2] - box[0], box[3] - box[1]),

@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 
 from vcamd.engine import models, runtimes
+from vcamd.engine.types import Box, Region, inside
 from vcamd.errors import VcamdError
 
 log = logging.getLogger(__name__)
@@ -45,8 +46,6 @@ RESCAN_FRAMES = 30
 #: A crop region is kept while the person stays inside it and it is no more than this much too large.
 CROP_SLACK = 1.5
 
-Region = tuple[int, int, int, int]
-
 
 class SegmenterError(VcamdError):
     """The model could not be loaded or run."""
@@ -57,21 +56,18 @@ def choose_model(width: int, height: int) -> str:
     return "landscape" if width >= LANDSCAPE_MIN_ASPECT * height else "general"
 
 
-Box = tuple[float, float, float, float]
-
-
-def _grow(box: Box, margin: float, size: tuple[int, int]) -> Box:
+def _grow(box: Region, margin: float, size: tuple[int, int]) -> Region:
     """``box`` with ``margin`` (a share of its size) added on each side, clipped to the frame ``size``."""
     x0, y0, x1, y1 = box
     mx, my = margin * (x1 - x0), margin * (y1 - y0)
     return max(0.0, x0 - mx), max(0.0, y0 - my), min(float(size[0]), x1 + mx), min(float(size[1]), y1 + my)
 
 
-def _pixels(box: Box, size: tuple[int, int]) -> Region:
+def _pixels(box: Region, size: tuple[int, int]) -> Box:
     return (int(box[0]), int(box[1]), min(size[0], math.ceil(box[2])), min(size[1], math.ceil(box[3])))
 
 
-def fit_region(box: Box, aspect: float, size: tuple[int, int]) -> Region:
+def fit_region(box: Region, aspect: float, size: tuple[int, int]) -> Box:
     """``box`` plus its margin, grown towards ``aspect`` (w/h) as far as the frame ``size`` allows.
 
     The result is in whole pixels and inside the frame.
@@ -88,16 +84,12 @@ def fit_region(box: Box, aspect: float, size: tuple[int, int]) -> Region:
     return _pixels((x0, y0, x0 + bw, y0 + bh), size)
 
 
-def _union(a: Box, b: Box) -> Box:
+def _union(a: Region, b: Region) -> Region:
     return min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])
 
 
-def _area(r: Region) -> int:
+def _area(r: Box) -> int:
     return (r[2] - r[0]) * (r[3] - r[1])
-
-
-def _inside(a: Region, b: Region) -> bool:
-    return a[0] >= b[0] and a[1] >= b[1] and a[2] <= b[2] and a[3] <= b[3]
 
 
 class Segmenter:
@@ -117,11 +109,11 @@ class Segmenter:
         self.input_size: tuple[int, int] = DEFAULT_INPUT
         self._small = self._rgb = np.empty((0, 0, 3), np.uint8)
         self._load(names[0])
-        self.region: Region = (0, 0, 0, 0)
-        self._next: Region | None = None
+        self.region: Box = (0, 0, 0, 0)
+        self._next: Box | None = None
         self._frame_size = (0, 0)
         self._since_rescan = 0
-        self._box: Box | None = None
+        self._box: Region | None = None
         self._last_ts = -1
 
     @property
@@ -143,7 +135,7 @@ class Segmenter:
         self._small = np.empty((h, w, 3), np.uint8)
         self._rgb = np.empty_like(self._small)
 
-    def _run(self, frame: np.ndarray, region: Region, timestamp_ms: int | None) -> np.ndarray:
+    def _run(self, frame: np.ndarray, region: Box, timestamp_ms: int | None) -> np.ndarray:
         x0, y0, x1, y1 = region
         cv2.resize(frame[y0:y1, x0:x1], self.input_size, dst=self._small, interpolation=cv2.INTER_LINEAR)
         cv2.cvtColor(self._small, cv2.COLOR_BGR2RGB, dst=self._rgb)
@@ -152,7 +144,7 @@ class Segmenter:
         self.region = region
         return conf
 
-    def _person_box(self, conf: np.ndarray) -> Box | None:
+    def _person_box(self, conf: np.ndarray) -> Region | None:
         """The box in frame pixels around the person of ``conf`` (covering ``self.region``), or None."""
         person = conf >= 0.5
         cols = np.flatnonzero(person.any(axis=0))
@@ -163,7 +155,7 @@ class Segmenter:
         sx, sy = (x1 - x0) / conf.shape[1], (y1 - y0) / conf.shape[0]
         return (x0 + cols[0] * sx, y0 + rows[0] * sy, x0 + (cols[-1] + 1) * sx, y0 + (rows[-1] + 1) * sy)
 
-    def _track(self, conf: np.ndarray, also: Box | None = None) -> None:
+    def _track(self, conf: np.ndarray, also: Region | None = None) -> None:
         """Choose the next frame's crop: keep the current one while the person (and ``also``), with half the
         margin, stays inside it and it is at most CROP_SLACK times too large; otherwise take a fresh fit."""
         box = self._person_box(conf)
@@ -177,14 +169,14 @@ class Segmenter:
         wanted = fit_region(box, mw / mh, self._frame_size)
         cur = self._next
         needed = _pixels(_grow(box, CROP_MARGIN / 2, self._frame_size), self._frame_size)
-        if cur is None or not _inside(needed, cur) or _area(cur) > CROP_SLACK * _area(wanted):
+        if cur is None or not inside(needed, cur) or _area(cur) > CROP_SLACK * _area(wanted):
             self._next = wanted
 
     def segment(self, frame: np.ndarray, timestamp_ms: int | None = None) -> np.ndarray:
         """Person confidence of BGR ``frame`` as float32 (h, w) at the model's input size (a buffer the
         next call reuses)."""
         h, w = frame.shape[:2]
-        full: Region = (0, 0, w, h)
+        full: Box = (0, 0, w, h)
         if (w, h) != self._frame_size:
             self._frame_size, self._next = (w, h), None
             if self.model == AUTO and choose_model(w, h) != self._task_name:

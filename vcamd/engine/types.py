@@ -12,6 +12,11 @@ Region = tuple[float, float, float, float]
 Box = tuple[int, int, int, int]
 
 
+def inside(a: Region, b: Region) -> bool:
+    """Whether ``a`` lies within ``b`` (edges included)."""
+    return a[0] >= b[0] and a[1] >= b[1] and a[2] <= b[2] and a[3] <= b[3]
+
+
 @dataclass
 class MatteResult:
     """The alpha of one frame at two resolutions (uint8, 255 = person). ``box``, when given, holds all of
