@@ -26,9 +26,9 @@ RANKS = {
     "config": 1, "media": 1,
     "files": 0, "errors": 0, "": 0,  # "": the package itself (__version__)
 }
-#: Inside the engine: the stages see only the shared types, the model files and the model runtimes; the
-#: pipeline sees all.
-ENGINE_BASE = {"types", "models", "runtimes"}
+#: Inside the engine: the stages see only the shared types, the model files and the model runtimes (with
+#: the rewrite of the model's graph they load); the pipeline sees all.
+ENGINE_BASE = {"types", "models", "runtimes", "graph_rewrite"}
 ENGINE_STAGES = {"segmenter", "matte", "effects", "compositor"}
 
 
