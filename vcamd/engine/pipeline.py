@@ -173,7 +173,7 @@ class Pipeline:
             t3 = time.perf_counter()
             out = self._compositor.blend(
                 st.effect.foreground(frame), bg, matte.full, into_bg=st.effect.scratch_background,
-                static=st.effect.static_background, box=matte.box,
+                static=st.effect.static_background, box=matte.box, small=matte.small,
             )
             t4 = time.perf_counter()
         times.segment, times.matte = (t1 - t0) * 1000, (t2 - t1) * 1000
