@@ -235,6 +235,24 @@ def test_auto_model_by_shape_and_crop_around_a_small_person() -> None:
     assert regions[3] == regions[4] == regions[5]  # once it has settled, the crop holds still
 
 
+def test_a_crop_that_is_the_whole_frame_needs_no_rescan() -> None:
+    """A person who fills the frame keeps the crop at the whole frame: every run looks at all of it, so the
+    periodic rescan would only run the model twice on the same picture."""
+    person = cv2.resize(cv2.imread(str(AISEGMENT[0])), (1280, 720))
+    with Segmenter("auto", video=True, refine=True) as s:
+        assert s._task is not None
+        task, runs = s._task, []
+        real = task.run
+        task.run = lambda rgb, ts=None: runs.append(ts) or real(rgb, ts)  # type: ignore[method-assign]
+        regions = []
+        for i in range(2 * segmenter_mod.RESCAN_FRAMES + 2):
+            s.segment(person, i * 33)
+            regions.append(s.region)
+            assert not s.rescan_due
+    assert set(regions) == {(0, 0, 1280, 720)}
+    assert len(runs) == len(regions)
+
+
 def test_a_second_person_entering_beside_the_crop_is_found() -> None:
     rng = np.random.default_rng(2)
     wall = cv2.GaussianBlur(rng.integers(90, 170, (720, 1280, 3), dtype=np.uint8), (0, 0), 8)

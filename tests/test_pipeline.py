@@ -14,6 +14,7 @@ from vcamd.config import Config
 from vcamd.engine.compositor import Compositor
 from vcamd.engine.pipeline import Pipeline
 from vcamd.engine.segmenter import Segmenter
+from vcamd.engine.types import MatteResult
 
 
 def _cfg(**effect: object) -> Config:
@@ -127,23 +128,26 @@ def test_blocks_told_apart_on_the_small_matte_blend_as_the_full_alpha(
 ) -> None:
     """In a stream (a real clip, the person then gone then back), each frame's blend, its blocks told apart
     on the matte's small picture, is the full blend pixel for pixel; it blends a few more blocks than the
-    full alpha's test marks as mixed (a seventh more at 1080p), never fewer."""
+    full alpha's test marks as mixed (a seventh more at 1080p), never fewer. Where the frame is a whole
+    multiple of the small picture (1280x720, 1920x1080, 640x480) the full-size alpha is never made."""
     with av.open(str(VIDEOS / "volcomix_doctor.mp4")) as c:
         frames = [cv2.resize(f.to_ndarray(format="bgr24"), size, interpolation=cv2.INTER_AREA)
                   for _, f in zip(range(12), c.decode(video=0), strict=False)]
     frames[6:8] = [np.full_like(frames[0], 90)] * 2  # nobody
     checked: list[tuple[int, int]] = []
+    made: list[bool] = []
     blend = Compositor.blend
 
-    def check(self: Compositor, fg: np.ndarray, bg: np.ndarray, alpha: np.ndarray, **kw: Any) -> np.ndarray:
-        assert kw.get("small") is not None
-        want = Compositor().blend_full(fg, bg, alpha).copy()
-        got = blend(self, fg, bg, alpha, **kw)
-        assert np.array_equal(got, want)
+    def check(self: Compositor, fg: np.ndarray, bg: np.ndarray, matte: MatteResult, **kw: Any) -> np.ndarray:
+        under = bg.copy()
+        got = blend(self, fg, bg, matte, **kw)
+        made.append(matte._full is not None)
+        alpha = matte.full
+        assert np.array_equal(got, Compositor().blend_full(fg, under, alpha))
         h, w = alpha.shape
         words = np.ascontiguousarray(alpha[: h // 16 * 16, : w // 8 * 8]).view(np.uint64)
         _, by_words = Compositor._classify(words.reshape(h // 16, 16, w // 8))
-        _, by_small = self._classify_small(kw["small"], by_words.shape, (w, h))
+        _, by_small = self._classify_small(matte.small, by_words.shape, (w, h))
         assert not (by_words & ~by_small).any()
         checked.append((int(by_words.sum()), int(by_small.sum())))
         return got
@@ -153,8 +157,44 @@ def test_blocks_told_apart_on_the_small_matte_blend_as_the_full_alpha(
         for i, frame in enumerate(frames):
             p.process(frame, i / 30)
     assert len(checked) == len(frames)
+    assert made == [size not in ((1280, 720), (1920, 1080), (640, 480))] * len(frames)
     assert sum(n for n, _ in checked) > 0
     assert sum(m for _, m in checked) <= 1.25 * sum(n for n, _ in checked) + 8  # 1080p: 14 % more
+
+
+@pytest.mark.parametrize(("small_shape", "size"), [
+    ((180, 320), (1280, 720)), ((180, 320), (1920, 1080)), ((240, 320), (640, 480)), ((90, 160), (1280, 720)),
+    ((90, 160), (1920, 1080)), ((144, 256), (1280, 720)), ((48, 64), (64, 48)), ((36, 64), (320, 180))],
+    ids=str)
+def test_edge_blocks_alpha_from_the_small_matte_is_the_resize(
+    small_shape: tuple[int, int], size: tuple[int, int]
+) -> None:
+    """Where the frame is a whole multiple of the small picture (2x to 12x here), the blocks start on its
+    pixels and the edge blocks' alpha is enlarged from it alone, bit for bit as ``cv2.resize`` enlarges the
+    whole picture: on noise, on hard edges, at the picture's borders, and with every block an edge block (the
+    largest mosaic); the full alpha is not made. Only a mosaic too large to be exact (noise on a 12x
+    enlargement, nearly every block an edge) falls back on the full alpha, with the same result."""
+    rng = np.random.default_rng(7)
+    w, h = size
+    fg = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    bg = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    made: list[int] = []
+    for trial in range(6):
+        small = np.zeros(small_shape, np.uint8)
+        sh, sw = small_shape
+        small[rng.integers(0, sh // 2):, rng.integers(0, sw // 2): rng.integers(sw // 2, sw + 1)] = 255
+        if trial % 2:  # noise over part of it, reaching the borders; at last over all of it
+            noisy = rng.random(small_shape) < (0.3 if trial < 5 else 2.0)
+            small[noisy] = rng.integers(0, 256, int(noisy.sum()), dtype=np.uint8)
+        alpha = cv2.resize(small, size, interpolation=cv2.INTER_LINEAR)
+
+        def enlarge(alpha: np.ndarray = alpha, trial: int = trial) -> tuple[np.ndarray, None]:
+            made.append(trial)
+            return alpha, None
+
+        got = Compositor().blend(fg, bg.copy(), MatteResult(small, enlarge=enlarge), into_bg=True)
+        assert np.array_equal(got, Compositor().blend_full(fg, bg, alpha)), trial
+    assert made == ([1, 3, 5] if h // small_shape[0] == 12 else [])
 
 
 def test_compositor_edge_cases() -> None:

@@ -16,7 +16,10 @@ Promises:
   the matte's ``small``): the blocks are then told apart on it, by the smallest and largest value of the
   pixels each block's alpha is interpolated from (all 0 there: the block is 0; all 255: it is 255), a
   fifth of the cost of reading the whole alpha. A block that only looks mixed is blended, so the result
-  is the same either way.
+  is the same either way. When every block also starts on a whole pixel of ``small`` (the frame is a
+  whole multiple of it, as 1280x720 is of 320x180, and the multiples divide the block's 16 x 8 pixels), the
+  edge blocks' alpha is enlarged from it too, the same pixel for pixel, and ``alpha`` is not read at all:
+  a :class:`MatteResult` given as ``alpha`` then never makes its full-size alpha.
 - ``static=True`` says ``bg`` is the same unchanged picture as last frame's when it is the same buffer
   (image and colour backgrounds): then only the blocks the person covered last frame are restored
   from it, not the whole frame.
@@ -27,11 +30,17 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from vcamd.engine.types import Box
+from vcamd.engine.types import Box, MatteResult
 
 _ALL = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
 _WORD = 8  # pixels per block column: one uint64 of alpha
 _INV255 = 1.0 / 255.0
+#: Tiles per row of the mosaic the edge blocks' alpha is enlarged in (16 to 64 cost the same; 1 twice that).
+_MOSAIC_COLUMNS = 16
+#: The enlarged mosaic's largest side. ``cv2.resize`` finds each pixel's weights in float32: far from the
+#: origin they can round to the next of the 2048 fixed-point steps (at 6x, a mosaic 12000 rows high moved
+#: pixels by 1 level), while up to here they are the ones of a frame's pixel at the same phase.
+_MOSAIC_SIDE = 4096
 #: Where along an axis a block's pixels of the small picture are sampled: evenly spaced, or at indices.
 _Taps = slice | np.ndarray
 
@@ -54,6 +63,10 @@ def _taps(n: int, block: int, src: int, dst: int) -> tuple[int, _Taps]:
     return size, at
 
 
+def _full(alpha: np.ndarray | MatteResult) -> np.ndarray:
+    return alpha.full if isinstance(alpha, MatteResult) else alpha
+
+
 class Compositor:
     """Blends into buffers sized on first use and reused while the frame size stays the same."""
 
@@ -66,6 +79,7 @@ class Compositor:
         self._last_bg: np.ndarray | None = None
         self._last_person: np.ndarray | None = None
         self._windows: dict[tuple[int, ...], tuple[np.ndarray, _Taps, _Taps]] = {}
+        self._bh, self._bw = self.BAND, _WORD  # the block (rows, columns) of the blend under way
 
     def _ensure(self, shape: tuple[int, ...]) -> None:
         if shape == self._shape:
@@ -80,39 +94,45 @@ class Compositor:
         self._last_bg = self._last_person = None
 
     def blend(
-        self, fg: np.ndarray, bg: np.ndarray, alpha: np.ndarray, *, into_bg: bool = False,
+        self, fg: np.ndarray, bg: np.ndarray, alpha: np.ndarray | MatteResult, *, into_bg: bool = False,
         static: bool = False, box: Box | None = None, small: np.ndarray | None = None,
     ) -> np.ndarray:
         """``fg`` over ``bg`` with ``alpha`` (uint8, 255 = fg); all three the same height and width.
 
         ``into_bg=True`` writes the result into ``bg`` (for backgrounds rebuilt every frame) and saves a copy.
         ``static=True``: ``bg``, when it is last frame's buffer, holds the same picture (module promises).
-        ``box``: alpha is 0 outside it; ``small``: alpha is it enlarged (module promises).
+        ``box``: alpha is 0 outside it; ``small``: alpha is it enlarged (module promises). A
+        :class:`MatteResult` as ``alpha`` gives its ``small``, and its ``full`` is read only if needed.
         """
+        if isinstance(alpha, MatteResult):
+            small = alpha.small
         self._ensure(fg.shape)
         out = bg if into_bg else self._out
-        h, w = alpha.shape[:2]
+        h, w = fg.shape[:2]
         band = self.BAND
         w8 = w - w % _WORD
-        contiguous = fg.flags.c_contiguous and bg.flags.c_contiguous and alpha.flags.c_contiguous
-        if w8 == 0 or h < band or not contiguous:
+        if w8 == 0 or h < band or not (fg.flags.c_contiguous and bg.flags.c_contiguous):
             self._last_bg = None
-            self._blend_rect(fg, bg, alpha, out, 0, h, 0, w)
+            self._blend_rect(fg, bg, _full(alpha), out, 0, h, 0, w)
             return out
+        block = self._tiled_block(small.shape, (h, w)) if small is not None else None
+        self._bh, self._bw = block or (band, _WORD)
+        band = self._bh
+        if block is not None:
+            w8 = w  # the block tiles the frame
         hm = h // band * band
-        a8 = alpha
-        if w8 < w:  # the whole words, as a contiguous copy
-            if self._alpha8 is None or self._alpha8.shape != (h, w8):
-                self._alpha8 = np.empty((h, w8), np.uint8)
-            a8 = self._alpha8
-            np.copyto(a8, alpha[:, :w8])
+        blocks = (hm // band, w8 // self._bw)
+        a8 = None
         if small is not None:
-            person, edge = self._classify_small(small, (hm // band, w8 // _WORD), (w, h))
+            person, edge = self._classify_small(small, blocks, (w, h), (self._bh, self._bw))
         else:
-            words = a8[:hm].view(np.uint64).reshape(hm // band, band, w8 // _WORD)
-            person, edge = self._classify_in(words, box)
+            a8 = self._whole_words(_full(alpha), w8)
+            person, edge = self._classify_in(a8[:hm].view(np.uint64).reshape(blocks[0], band, blocks[1]), box)
         where = np.nonzero(edge)
-        under = self._gather(bg, edge, where), self._gather(a8, edge, where)  # before ``out`` changes
+        a = self._edge_alpha(small, where, blocks) if block is not None and small is not None else None
+        if a is None:
+            a = self._gather(a8 if a8 is not None else self._whole_words(_full(alpha), w8), edge, where)
+        under = self._gather(bg, edge, where), a  # before ``out`` changes
         if out is not bg:
             last = self._last_person
             if static and bg is self._last_bg and last is not None and last.shape == person.shape:
@@ -123,10 +143,69 @@ class Compositor:
         self._copy_runs(person, fg, out)  # edge blocks too, so fg's edges are now in ``out``, in cache
         self._blend_edges(edge, where, self._gather(out, edge, where), *under, out)
         if hm < h:
-            self._blend_rect(fg, bg, alpha, out, hm, h, 0, w)
+            self._blend_rect(fg, bg, _full(alpha), out, hm, h, 0, w)
         if w8 < w:
-            self._blend_rect(fg, bg, alpha, out, 0, hm, w8, w)
+            self._blend_rect(fg, bg, _full(alpha), out, 0, hm, w8, w)
         return out
+
+    def _whole_words(self, alpha: np.ndarray, w8: int) -> np.ndarray:
+        """``alpha``'s first ``w8`` columns, contiguous (a copy when the width is not a multiple of 8)."""
+        if w8 == alpha.shape[1] and alpha.flags.c_contiguous:
+            return alpha
+        if self._alpha8 is None or self._alpha8.shape != (alpha.shape[0], w8):
+            self._alpha8 = np.empty((alpha.shape[0], w8), np.uint8)
+        np.copyto(self._alpha8, alpha[:, :w8])
+        return self._alpha8
+
+    def _tiled_block(self, small: tuple[int, ...], size: tuple[int, int]) -> tuple[int, int] | None:
+        """(rows, columns) of a block that starts on a whole pixel of ``small`` (shape) enlarged to ``size``
+        (h, w) and tiles the frame, near BAND x 8 pixels (16 x 8 for 4x, as 1280x720 is of 320x180; 12 x 12
+        for 6x, 1920x1080); None when the frame is not a whole multiple of ``small`` or no such block tiles
+        it."""
+        (sh, sw), (h, w) = small, size
+        if h % sh or w % sw:
+            return None
+        fy, fx = h // sh, w // sw
+        bw = fx * max(1, round(_WORD / fx))
+        if bw < _WORD:
+            bw *= 2
+        bh = fy * max(1, round(self.BAND * _WORD / bw / fy))
+        return (bh, bw) if h % bh == 0 and w % bw == 0 else None
+
+    def _edge_alpha(self, small: np.ndarray, where: tuple[np.ndarray, ...], blocks: tuple[int, int]
+                    ) -> np.ndarray | None:
+        """The alpha of the blocks at ``where`` as one contiguous (n * rows, columns) image, as ``cv2.resize``
+        enlarges ``small`` to the frame (only for a :meth:`_tiled_block`): pixel for pixel the same, without
+        the whole frame's alpha. None when the mosaic would be too large for that (see _MOSAIC_SIDE).
+
+        Each block's pixels of ``small`` (the ones its alpha is interpolated from, with one more on each
+        side) are laid out as a tile of a mosaic, which one ``cv2.resize`` enlarges by the same factors.
+        A block starts on a whole pixel of ``small``, so in its tile's enlargement its rows and columns sit
+        at whole offsets with the same weights and the same taps: the same alpha, bit for bit. The tiles at
+        the picture's edges see its edge pixel repeated, which is what the resize does there.
+        """
+        n = len(where[0])
+        if n == 0:
+            return np.empty((0, self._bw), np.uint8)
+        sh, sw = small.shape
+        bh, bw = self._bh, self._bw
+        fy, fx = blocks[0] * bh // sh, blocks[1] * bw // sw
+        ty, tx = bh // fy + 2, bw // fx + 2
+        padded = cv2.copyMakeBorder(small, 1, 1, 1, 1, cv2.BORDER_REPLICATE)
+        s0 = padded.strides[0]
+        at = np.lib.stride_tricks.as_strided(padded, (*blocks, ty, tx), ((ty - 2) * s0, tx - 2, s0, 1),
+                                             writeable=False)
+        # At most _MOSAIC_SIDE pixels a side, so the resize's float positions are as exact as in the frame.
+        cols = max(_MOSAIC_COLUMNS, -(-n // (_MOSAIC_SIDE // (ty * fy))))
+        if cols * tx * fx > _MOSAIC_SIDE:
+            return None
+        rows = -(-n // cols)
+        tiles = np.zeros((rows * cols, ty, tx), np.uint8)
+        tiles[:n] = at[where]
+        mosaic = tiles.reshape(rows, cols, ty, tx).transpose(0, 2, 1, 3).reshape(rows * ty, cols * tx)
+        big = cv2.resize(mosaic, (cols * tx * fx, rows * ty * fy), interpolation=cv2.INTER_LINEAR)
+        inner = big.reshape(rows, ty * fy, cols, tx * fx)[:, fy : fy + bh, :, fx : fx + bw]
+        return inner.transpose(0, 2, 1, 3).reshape(-1, bw)[: n * bh]
 
     def _classify_in(self, words: np.ndarray, box: Box | None) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`_classify` of the blocks that meet ``box`` (None: all); the others hold no person."""
@@ -141,13 +220,16 @@ class Compositor:
         return person, edge
 
     def _classify_small(
-        self, small: np.ndarray, blocks: tuple[int, int], size: tuple[int, int]
+        self, small: np.ndarray, blocks: tuple[int, int], size: tuple[int, int],
+        block: tuple[int, int] = (BAND, _WORD),
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(person, edge) per block from ``small``, which enlarged to ``size`` (w, h) is the alpha."""
-        key = (*small.shape, *blocks, *size)
+        """(person, edge) per ``block`` (rows, columns) from ``small``, which enlarged to ``size`` (w, h) is
+        the alpha."""
+        key = (*small.shape, *blocks, *size, *block)
         if key not in self._windows:
-            (kh, rows), (kw, cols) = (_taps(n, block, src, dst) for n, block, src, dst in (
-                (blocks[0], self.BAND, small.shape[0], size[1]), (blocks[1], _WORD, small.shape[1], size[0])))
+            (sh, sw), (w, h) = small.shape, size
+            (kh, rows), (kw, cols) = (_taps(n, b, src, dst) for n, b, src, dst in (
+                (blocks[0], block[0], sh, h), (blocks[1], block[1], sw, w)))
             self._windows[key] = np.ones((kh, kw), np.uint8), rows, cols
         kernel, rows, cols = self._windows[key]
         # Anchor (1, 1): the window sampled at p starts at p - 1, so the first block's may start at -1 (the
@@ -178,20 +260,20 @@ class Compositor:
         return self._out
 
     def _views(self, img: np.ndarray, edge: np.ndarray) -> np.ndarray:
-        """``img`` seen as (band, word, row, 8[, 3]) blocks, for fancy-indexing whole blocks at once."""
+        """``img`` seen as (band, word, row, column[, 3]) blocks, for fancy-indexing whole blocks at once."""
         nb, nw = edge.shape
-        band = self.BAND
+        bh, bw = self._bh, self._bw
         s0, s1 = img.strides[:2]
         return np.lib.stride_tricks.as_strided(
             img,
-            (nb, nw, band, _WORD, *img.shape[2:]),
-            (s0 * band, s1 * _WORD, s0, s1, *img.strides[2:]),
+            (nb, nw, bh, bw, *img.shape[2:]),
+            (s0 * bh, s1 * bw, s0, s1, *img.strides[2:]),
             writeable=img.flags.writeable,
         )
 
     def _gather(self, img: np.ndarray, edge: np.ndarray, where: tuple[np.ndarray, ...]) -> np.ndarray:
-        """The blocks of ``img`` at ``where`` as one contiguous (n * BAND, 8[, 3]) image."""
-        return self._views(img, edge)[where].reshape(len(where[0]) * self.BAND, _WORD, *img.shape[2:])
+        """The blocks of ``img`` at ``where`` as one contiguous (n * rows, columns[, 3]) image."""
+        return self._views(img, edge)[where].reshape(len(where[0]) * self._bh, self._bw, *img.shape[2:])
 
     def _blend_edges(
         self, edge: np.ndarray, where: tuple[np.ndarray, ...], f: np.ndarray, b: np.ndarray, a: np.ndarray,
@@ -201,14 +283,15 @@ class Compositor:
         rows = a.shape[0]
         if not rows:
             return
-        a3 = self._a3.reshape(-1)[: rows * _WORD * 3].reshape(rows, _WORD, 3)
-        inv3 = self._inv3.reshape(-1)[: rows * _WORD * 3].reshape(rows, _WORD, 3)
+        bw = self._bw
+        a3 = self._a3.reshape(-1)[: rows * bw * 3].reshape(rows, bw, 3)
+        inv3 = self._inv3.reshape(-1)[: rows * bw * 3].reshape(rows, bw, 3)
         cv2.cvtColor(a, cv2.COLOR_GRAY2BGR, dst=a3)
         cv2.bitwise_not(a3, dst=inv3)
         cv2.multiply(f, a3, dst=f, scale=_INV255)
         cv2.multiply(b, inv3, dst=b, scale=_INV255)
         cv2.add(f, b, dst=f)
-        self._views(out, edge)[where] = f.reshape(len(where[0]), self.BAND, _WORD, 3)
+        self._views(out, edge)[where] = f.reshape(len(where[0]), self._bh, bw, 3)
 
     def _copy_runs(self, person: np.ndarray, fg: np.ndarray, out: np.ndarray) -> None:
         """Copy ``fg`` over every horizontal run of blocks that holds some person."""
@@ -218,8 +301,8 @@ class Compositor:
         d = np.diff(step, axis=1)
         bands, starts = np.nonzero(d == 1)
         ends = np.nonzero(d == -1)[1]
-        band = self.BAND
-        for y, x0, x1 in zip((bands * band).tolist(), (starts * _WORD).tolist(), (ends * _WORD).tolist(),
+        band, bw = self._bh, self._bw
+        for y, x0, x1 in zip((bands * band).tolist(), (starts * bw).tolist(), (ends * bw).tolist(),
                              strict=True):
             out[y : y + band, x0:x1] = fg[y : y + band, x0:x1]
 

@@ -3,7 +3,8 @@
 Promises:
 - ``Matte.compute(conf, frame, region)`` returns a :class:`MatteResult`: ``small`` (uint8 at a reduced
   resolution with the frame's shape) and ``full`` (uint8 at the frame's size, 255 = person, ``small``
-  enlarged bilinearly). Both are buffers reused by the next call. When the frame is a whole multiple of
+  enlarged bilinearly, made when first read: the compositor reads it only where ``small`` cannot stand
+  for it). Both are buffers reused by the next call. When the frame is a whole multiple of
   ``small`` (webcam sizes), ``box`` holds all of ``full`` that is not 0 and only it is enlarged.
   ``region`` is the part of the frame ``conf`` covers (the segmenter's crop; default: the whole frame);
   outside it the alpha is 0.
@@ -212,7 +213,7 @@ class Matte:
             if region is not None and tuple(region) != (0, 0, w, h):
                 conf = to_grid(conf, region, (w, h), (conf.shape[1], conf.shape[0]))
             small = self._plain(conf)
-        return MatteResult(small, *self._enlarge(small, w, h))
+        return MatteResult(small, enlarge=lambda: self._enlarge(small, w, h))
 
     def _enlarge(self, small: np.ndarray, w: int, h: int) -> tuple[np.ndarray, Box | None]:
         """``small`` enlarged bilinearly to the frame's ``w`` x ``h``, and the box outside which it is 0.

@@ -172,8 +172,8 @@ class Pipeline:
             bg = st.effect.render(frame, matte, t)
             t3 = time.perf_counter()
             out = self._compositor.blend(
-                st.effect.foreground(frame), bg, matte.full, into_bg=st.effect.scratch_background,
-                static=st.effect.static_background, box=matte.box, small=matte.small,
+                st.effect.foreground(frame), bg, matte, into_bg=st.effect.scratch_background,
+                static=st.effect.static_background,
             )
             t4 = time.perf_counter()
         times.segment, times.matte = (t1 - t0) * 1000, (t2 - t1) * 1000

@@ -11,7 +11,8 @@ Promises:
   shape) instead of the whole frame, so the person covers more of its input. In VIDEO mode the region comes
   from the previous frame and only moves when the person nears its border or it is much too large; when
   nobody is found the next frame is seen whole; every RESCAN_FRAMES frames the whole frame is also looked
-  at, so someone entering beside the crop is found within a second. A caller that reuses the last mask
+  at, so someone entering beside the crop is found within a second (a crop that is the whole frame is
+  that look already: no second run). A caller that reuses the last mask
   for a frame says so with ``skip()`` (the frame counts towards the rescan), and ``rescan_due`` says when
   the next frame must be segmented. In IMAGE mode a first pass over the whole frame finds the person.
 - The model runs in ``runtime`` (:mod:`vcamd.engine.runtimes`): ``litert`` by default, on the caller's
@@ -185,11 +186,14 @@ class Segmenter:
             return self._run(frame, full, timestamp_ms)
         if self.video:
             rescan = self.rescan_due
-            self._since_rescan = 0 if rescan else self._since_rescan + 1
+            region = self._next or full
+            # A run on the whole frame is a look at all of it: the next rescan counts from there.
+            self._since_rescan = 0 if rescan or region == full else self._since_rescan + 1
             if rescan:
                 # Only grows the box: the whole frame may show the model less of the person than the crop.
                 self._track(self._run(frame, full, timestamp_ms), also=self._box)
-            conf = self._run(frame, self._next or full, timestamp_ms)
+                region = self._next or full
+            conf = self._run(frame, region, timestamp_ms)
             self._track(conf)
             return conf
         conf = self._run(frame, full, timestamp_ms)
@@ -202,8 +206,11 @@ class Segmenter:
 
     @property
     def rescan_due(self) -> bool:
-        """The next frame is a rescan of the whole frame (module promises): it must be segmented."""
-        return self._next is not None and self._since_rescan + 1 >= RESCAN_FRAMES
+        """The next frame is a rescan of the whole frame (module promises): it must be segmented. Never
+        while the crop is the whole frame: the model then sees all of it anyway (a second run on the same
+        picture cost 1/30 of the model's time when the person fills the frame)."""
+        return (self._next is not None and self._next != (0, 0, *self._frame_size)
+                and self._since_rescan + 1 >= RESCAN_FRAMES)
 
     def skip(self) -> None:
         """The caller reused the last mask for a frame (it counts towards the next rescan)."""
