@@ -12,14 +12,14 @@ Promises:
   are blended directly).
 - ``box`` (x0, y0, x1, y1), when given, holds every pixel where alpha is not 0 (the matte's box): the blocks
   outside it are not even looked at.
-- ``small``, when given, is the picture ``alpha`` was enlarged from bilinearly (``cv2.resize`` INTER_LINEAR,
-  the matte's ``small``): the blocks are then told apart on it, by the smallest and largest value of the
-  pixels each block's alpha is interpolated from (all 0 there: the block is 0; all 255: it is 255), a
-  fifth of the cost of reading the whole alpha. A block that only looks mixed is blended, so the result
-  is the same either way. When every block also starts on a whole pixel of ``small`` (the frame is a
-  whole multiple of it, as 1280x720 is of 320x180, and the multiples divide the block's 16 x 8 pixels), the
-  edge blocks' alpha is enlarged from it too, the same pixel for pixel, and ``alpha`` is not read at all:
-  a :class:`MatteResult` given as ``alpha`` then never makes its full-size alpha.
+- ``alpha`` given as a :class:`MatteResult` brings ``small``, the picture its ``full`` is enlarged from
+  bilinearly (``cv2.resize`` INTER_LINEAR): the blocks are then told apart on it, by the smallest and
+  largest value of the pixels each block's alpha is interpolated from (all 0 there: the block is 0; all
+  255: it is 255), a fifth of the cost of reading the whole alpha. A block that only looks mixed is
+  blended, so the result is the same either way. When the frame is a whole multiple of ``small`` (as
+  1280x720 is of 320x180), the blocks are sized to start on its whole pixels (16 x 8 at 4x, 12 x 12 at
+  6x) and the edge blocks' alpha is enlarged from it too, the same pixel for pixel: the full-size alpha
+  is then not made (unless nearly every block is an edge at 12x or more: see ``_MOSAIC_SIDE``).
 - ``static=True`` says ``bg`` is the same unchanged picture as last frame's when it is the same buffer
   (image and colour backgrounds): then only the blocks the person covered last frame are restored
   from it, not the whole frame.
@@ -95,17 +95,16 @@ class Compositor:
 
     def blend(
         self, fg: np.ndarray, bg: np.ndarray, alpha: np.ndarray | MatteResult, *, into_bg: bool = False,
-        static: bool = False, box: Box | None = None, small: np.ndarray | None = None,
+        static: bool = False, box: Box | None = None,
     ) -> np.ndarray:
         """``fg`` over ``bg`` with ``alpha`` (uint8, 255 = fg); all three the same height and width.
 
         ``into_bg=True`` writes the result into ``bg`` (for backgrounds rebuilt every frame) and saves a copy.
         ``static=True``: ``bg``, when it is last frame's buffer, holds the same picture (module promises).
-        ``box``: alpha is 0 outside it; ``small``: alpha is it enlarged (module promises). A
-        :class:`MatteResult` as ``alpha`` gives its ``small``, and its ``full`` is read only if needed.
+        ``box``: alpha is 0 outside it. A :class:`MatteResult` as ``alpha``: the blocks are told apart on its
+        ``small``, and its ``full`` is read only where needed (module promises).
         """
-        if isinstance(alpha, MatteResult):
-            small = alpha.small
+        small = alpha.small if isinstance(alpha, MatteResult) else None
         self._ensure(fg.shape)
         out = bg if into_bg else self._out
         h, w = fg.shape[:2]
