@@ -22,6 +22,7 @@ import pytest
 from conftest import ROOT
 
 from vcamd import cli
+from vcamd import distro as distro_mod
 from vcamd.commands import setup
 
 
@@ -144,7 +145,7 @@ def system(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.M
     fake = fake_system(tmp_path, request.param, [p for p in distro.runtime if p not in distro.absent])
     for key, value in fake.env.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.setattr(setup, "OS_RELEASE", (fake.os_release,))
+    monkeypatch.setattr(distro_mod, "OS_RELEASE", (fake.os_release,))
     return fake
 
 
@@ -198,8 +199,8 @@ def run_setup(fake: FakeSystem, *args: str, uid: int = 1000, stdin: int | None =
     code = textwrap.dedent(f"""
         import os, sys
         from pathlib import Path
-        from vcamd.commands import setup
-        setup.OS_RELEASE = (Path({str(fake.os_release)!r}),)
+        import vcamd.distro
+        vcamd.distro.OS_RELEASE = (Path({str(fake.os_release)!r}),)
         os.geteuid = lambda: {uid}  # the user is not root; everything else is as it is
         from vcamd.cli import main
         sys.exit(main(sys.argv[1:]))
@@ -247,8 +248,9 @@ def test_no_desktop_no_setup_and_not_a_word(tmp_path: Path) -> None:
     code = textwrap.dedent(f"""
         import logging, sys
         from pathlib import Path
+        import vcamd.distro
         from vcamd.commands import setup
-        setup.OS_RELEASE = (Path({str(fake.os_release)!r}),)
+        vcamd.distro.OS_RELEASE = (Path({str(fake.os_release)!r}),)
         from vcamd.cli import main, setup_logging
         setup_logging(0)
         setup.on_start()  # what vcamd run does first
@@ -295,7 +297,25 @@ def test_a_later_run_without_pygobject_says_one_line_with_the_fix(
 def test_unknown_distribution_says_what_it_needs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     release = tmp_path / "os-release"
     release.write_text('ID=gentoo\n')
-    monkeypatch.setattr(setup, "OS_RELEASE", (release,))
+    monkeypatch.setattr(distro_mod, "OS_RELEASE", (release,))
     ok, what, _ = setup.doctor_check()
     assert ok is None and "cannot tell which packages on gentoo" in what
     assert "GStreamer PipeWire plugin" in what
+
+
+def test_one_table_names_the_packages_for_the_distribution_or_for_each(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The outputs' fixes come from the table setup installs from: this distribution's command where it is
+    known, every distribution's where it is not."""
+    plugin = (distro_mod.GST_PIPEWIRE,)
+    release = tmp_path / "os-release"
+    release.write_text('ID=fedora\n')
+    monkeypatch.setattr(distro_mod, "OS_RELEASE", (release,))
+    assert distro_mod.install_hint(plugin) == "sudo dnf install pipewire-gstreamer"
+    release.write_text('ID=pop\nID_LIKE="ubuntu debian"\n')
+    assert distro_mod.install_hint(plugin) == "sudo apt install gstreamer1.0-pipewire"
+    release.write_text("ID=nixos\n")
+    assert distro_mod.install_hint(plugin) == (
+        "Debian/Ubuntu: sudo apt install gstreamer1.0-pipewire; Fedora: sudo dnf install pipewire-gstreamer; "
+        "Arch: sudo pacman -S gst-plugin-pipewire; openSUSE: sudo zypper install gstreamer-plugin-pipewire")
+    assert all(p in distro_mod.PIECES for p in (*plugin, distro_mod.GST, distro_mod.PW_DUMP))

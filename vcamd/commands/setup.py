@@ -8,9 +8,9 @@ Two kinds of pieces:
   compiler, pkg-config and the GObject-introspection and cairo headers (and Python's, where the
   interpreter ships without them).
 - **System packages**: GI typelibs for Gtk 3, AyatanaAppIndicator3, Gst, GstApp and GstVideo, the base
-  GStreamer plugins, the GStreamer PipeWire plugin and ``pw-dump``; :data:`PIECES` names them for apt, dnf,
-  pacman and zypper (one table: ``scripts/install-test-deps.sh`` calls ``vcamd setup`` rather than listing
-  them).
+  GStreamer plugins, the GStreamer PipeWire plugin and ``pw-dump``; :data:`vcamd.distro.PIECES` names
+  them for apt, dnf, pacman and zypper (one table: ``scripts/install-test-deps.sh`` calls ``vcamd setup``
+  rather than listing them; the outputs' and doctor's fixes are made from it too).
 
 Promises:
 - The distribution comes from ``/etc/os-release`` (``ID``, then ``ID_LIKE``); what is installed from its
@@ -44,94 +44,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vcamd.distro import BUILD, MANAGERS, PIECES, PYTHON_HEADERS, Piece, manager, os_release
+
 log = logging.getLogger(__name__)
 
-#: Where the distribution says who it is (the first that exists).
-OS_RELEASE = (Path("/etc/os-release"), Path("/usr/lib/os-release"))
-
-
-@dataclass(frozen=True)
-class Piece:
-    """One thing the desktop path needs, what it is for, and its package name(s) per package manager."""
-
-    what: str
-    apt: tuple[str, ...]
-    dnf: tuple[str, ...]
-    pacman: tuple[str, ...]
-    zypper: tuple[str, ...]
-
-    def packages(self, manager: str) -> tuple[str, ...]:
-        return tuple(getattr(self, manager))
-
-
-def _p(what: str, apt: str, dnf: str, pacman: str, zypper: str) -> Piece:
-    return Piece(what, *(tuple(names.split()) for names in (apt, dnf, pacman, zypper)))
-
-
-#: What the tray and the PipeWire camera need at run time.
-PIECES = (
-    _p("Gtk 3 typelib for the tray", "gir1.2-gtk-3.0", "gtk3", "gtk3", "typelib-1_0-Gtk-3_0"),
-    _p("AyatanaAppIndicator3 typelib for the tray", "gir1.2-ayatanaappindicator3-0.1",
-       "libayatana-appindicator-gtk3", "libayatana-appindicator", "typelib-1_0-AyatanaAppIndicator3-0_1"),
-    _p("Gst typelib for the PipeWire camera", "gir1.2-gstreamer-1.0", "gstreamer1", "gstreamer",
-       "typelib-1_0-Gst-1_0"),
-    _p("GstApp and GstVideo typelibs for the PipeWire camera", "gir1.2-gst-plugins-base-1.0",
-       "gstreamer1-plugins-base", "gst-plugins-base-libs", "typelib-1_0-GstApp-1_0 typelib-1_0-GstVideo-1_0"),
-    _p("GStreamer base plugins for the PipeWire camera", "gstreamer1.0-plugins-base",
-       "gstreamer1-plugins-base", "gst-plugins-base", "gstreamer-plugins-base"),
-    _p("GStreamer PipeWire plugin for the PipeWire camera", "gstreamer1.0-pipewire", "pipewire-gstreamer",
-       "gst-plugin-pipewire", "gstreamer-plugin-pipewire"),
-    _p("pw-dump, to see when an app opens the PipeWire camera", "pipewire-bin", "pipewire-utils", "pipewire",
-       "pipewire-tools"),
-)
-#: What pip needs to build PyGObject (and its pycairo), only while ``import gi`` fails.
-BUILD = (
-    _p("C compiler to build PyGObject", "gcc", "gcc", "gcc", "gcc"),
-    _p("pkg-config to build PyGObject", "pkg-config", "pkgconf-pkg-config", "pkgconf", "pkg-config"),
-    _p("GObject-introspection headers to build PyGObject", "libgirepository1.0-dev",
-       "gobject-introspection-devel", "gobject-introspection", "gobject-introspection-devel"),
-    _p("cairo headers to build PyGObject", "libcairo2-dev", "cairo-devel", "cairo", "cairo-devel"),
-)
-#: Only when this interpreter has no Python.h (a distribution's Python without its -dev package).
-PYTHON_HEADERS = _p("Python headers to build PyGObject", "python3-dev", "python3-devel", "python",
-                    "python3-devel")
-
-#: Package manager -> (install command, distribution IDs it serves).
-MANAGERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "apt": (("apt-get", "install", "-y"), ("debian", "ubuntu")),
-    "dnf": (("dnf", "install", "-y"), ("fedora", "rhel", "centos")),
-    "pacman": (("pacman", "-S", "--needed", "--noconfirm"), ("arch",)),
-    "zypper": (("zypper", "--non-interactive", "install"), ("suse", "opensuse", "sles")),
-}
 #: The fallback when the ``tray`` extra's requirement cannot be read from the installed metadata.
 PYGOBJECT = "PyGObject>=3.42,<3.51"
-
-
-def os_release() -> dict[str, str]:
-    """The first readable os-release file as a dict ({} if none)."""
-    for path in OS_RELEASE:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError:
-            continue
-        out = {}
-        for line in text.splitlines():
-            key, sep, value = line.partition("=")
-            if sep and not key.startswith("#"):
-                parts = shlex.split(value, posix=True)
-                out[key.strip()] = parts[0] if parts else ""
-        return out
-    return {}
-
-
-def manager(release: dict[str, str] | None = None) -> str | None:
-    """apt, dnf, pacman or zypper for this distribution (``ID``, then each of ``ID_LIKE``), else None."""
-    release = os_release() if release is None else release
-    for ident in [release.get("ID", ""), *release.get("ID_LIKE", "").split()]:
-        for name, (_, ids) in MANAGERS.items():
-            if ident in ids or any(ident.startswith(f"{i}-") for i in ids):
-                return name
-    return None
 
 
 def not_installed(mgr: str, packages: Sequence[str]) -> list[str] | None:

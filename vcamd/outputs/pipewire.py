@@ -38,6 +38,7 @@ from typing import IO, Any
 import cv2
 import numpy as np
 
+from vcamd import distro
 from vcamd.errors import VcamdError
 
 log = logging.getLogger(__name__)
@@ -46,17 +47,15 @@ BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 5.0
 SOCKET_CHECK = 1.0  # seconds between looks at the daemon's socket while it runs
 
-GI_FIX = ("install PyGObject and GStreamer's introspection data (Debian/Ubuntu: sudo apt install "
-          "gir1.2-gstreamer-1.0 libgirepository1.0-dev, then pip install 'vcamd[tray]'; Fedora: sudo dnf "
-          "install python3-gobject gstreamer1; Arch: sudo pacman -S python-gobject gstreamer)")
-PLUGIN_FIX = ("install the GStreamer PipeWire plugin (Debian/Ubuntu: sudo apt install gstreamer1.0-pipewire; "
-              "Fedora: sudo dnf install pipewire-gstreamer; Arch: sudo pacman -S gst-plugin-pipewire)")
-DAEMON_FIX = ("start PipeWire for your user: systemctl --user enable --now pipewire wireplumber (packages "
-              "pipewire and wireplumber on Debian/Ubuntu, Fedora and Arch)")
-BASE_FIX = ("install GStreamer's base plugins (Debian/Ubuntu: sudo apt install gstreamer1.0-plugins-base; "
-            "Fedora: gstreamer1-plugins-base; Arch: gst-plugins-base)")
-MONITOR_FIX = ("install pw-dump (Debian/Ubuntu: sudo apt install pipewire-bin; Fedora: pipewire-utils; "
-               "Arch: pipewire) so vcamd sees when an app opens the camera")
+GI_FIX = ("run vcamd setup (it installs GStreamer's introspection data, then PyGObject into this Python; by "
+          f"hand: {distro.install_hint((distro.GST, distro.GST_APP, *distro.BUILD))}, then pip install "
+          "'vcamd[tray]')")
+PLUGIN_FIX = f"install the GStreamer PipeWire plugin: {distro.install_hint((distro.GST_PIPEWIRE,))}"
+DAEMON_FIX = ("start PipeWire for your user: systemctl --user enable --now pipewire wireplumber "
+              f"(installed by: {distro.install_hint((distro.PIPEWIRE_DAEMON,))})")
+BASE_FIX = f"install GStreamer's base plugins: {distro.install_hint((distro.GST_BASE,))}"
+MONITOR_FIX = (f"install pw-dump ({distro.install_hint((distro.PW_DUMP,))}) so vcamd sees when an app opens "
+               "the camera")
 
 _gst: Any = None
 
