@@ -18,7 +18,9 @@ processes are interleaved over ``--rounds`` rounds; each measurement skips ``--w
 reads per-thread CPU from ``/proc/PID/task/TID/stat`` (utime + stime, fields 14 + 15) over ``--seconds``
 seconds. Threads carry their Python names (the child names its OS threads after them; native threads of
 the model runtime keep theirs). CPU is given as % of one core; the table shows medians over the rounds and
-the spread (min..max) of the process total. Nothing is written into the repository.
+the spread (min..max) of the process total, and each daemon's ratio to the decode-only floor of the same
+round (``x_floor``: what travels between machines), median and spread. Nothing is written into the
+repository.
 """
 
 from __future__ import annotations
@@ -37,8 +39,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("VCAMD_SHARED", ROOT.parent / "shared"))
+import daemon_harness as harness
+
+ROOT, SHARED = harness.ROOT, harness.SHARED
 SOURCE = SHARED / "data" / "videos" / "maxine_webcam_part1.mp4"
 TICK = os.sysconf("SC_CLK_TCK")
 FPS = 30.0
@@ -138,25 +141,6 @@ def _decode_child(clip: str, how: str) -> int:
 # --- the parent --------------------------------------------------------------------------------------------
 
 
-def make_clip(folder: Path, size: tuple[int, int]) -> Path:
-    """The source clip at ``size``, 30 fps, MJPEG in an .avi (what a UVC webcam sends)."""
-    import cv2
-
-    path = folder / f"webcam_{size[0]}x{size[1]}.avi"
-    cap = cv2.VideoCapture(str(SOURCE))
-    out = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), FPS, size)
-    if not cap.isOpened() or not out.isOpened():
-        raise SystemExit(f"cannot read {SOURCE} or write {path}")
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        out.write(cv2.resize(frame, size, interpolation=cv2.INTER_AREA))
-    out.release()
-    cap.release()
-    return path
-
-
 def thread_ticks(pid: int) -> dict[tuple[int, str], int]:
     """{(tid, comm): utime + stime ticks} of every live thread of ``pid``."""
     out = {}
@@ -220,7 +204,8 @@ def run_daemon(clip: Path, folder: Path, warmup: float, seconds: float, tree: Pa
     )
     count = folder / "count.txt"
     count.unlink(missing_ok=True)
-    env = dict(os.environ, PYTHONPATH=str(tree), GLOG_minloglevel="2")
+    # Its own "one daemon per user" lock: a daemon of the user's (or a test's) may run beside it.
+    env = dict(os.environ, PYTHONPATH=str(tree), GLOG_minloglevel="2", VCAMD_INSTANCE=f"cpu-{folder.name}")
     env.setdefault("VCAMD_MODEL_DIR", str(SHARED / "models"))
     for var, sub in (("HOME", "home"), ("XDG_RUNTIME_DIR", "run")):
         (folder / sub).mkdir(exist_ok=True, mode=0o700)
@@ -266,8 +251,9 @@ def run_floor(clip: Path, warmup: float, seconds: float, how: str) -> dict[str, 
         _stop(proc)
 
 
-def summarise(samples: list[dict[str, Any]]) -> dict[str, Any]:
-    """Medians over rounds: total, spread, per thread (name -> %), fps out."""
+def summarise(samples: list[dict[str, Any]], floor: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Medians over rounds: total, spread, per thread (name -> %), fps out; with ``floor`` (the decode-only
+    floor's samples, round by round), the ratio to it per round: median and spread."""
     totals = [s["total"] for s in samples]
     names = sorted({n for s in samples for n in s["threads"]})
     threads = {n: round(statistics.median(s["threads"].get(n, 0.0) for s in samples), 1) for n in names}
@@ -280,13 +266,17 @@ def summarise(samples: list[dict[str, Any]]) -> dict[str, Any]:
     }
     if "fps_out" in samples[0]:
         out["fps_out"] = round(statistics.median(s["fps_out"] for s in samples), 1)
+    if floor:
+        ratios = [s["total"] / max(f["total"], 1e-6) for s, f in zip(samples, floor, strict=True)]
+        out["x_floor"] = round(statistics.median(ratios), 2)
+        out["x_floor_min"], out["x_floor_max"] = round(min(ratios), 2), round(max(ratios), 2)
     return out
 
 
 def render(results: dict[str, dict[str, Any]], load: str) -> str:
     """The Markdown table."""
-    lines = ["| size | what | CPU % of one core (median) | spread over rounds | per thread (median %) |",
-             "|---|---|---:|---:|---|"]
+    lines = ["| size | what | CPU % of one core (median) | spread over rounds | x the decode floor (spread) "
+             "| per thread (median %) |", "|---|---|---:|---:|---:|---|"]
     for size, r in results.items():
         for what, s in r.items():
             threads = ", ".join(f"{n} {v:.1f}" for n, v in s["threads"].items())
@@ -296,8 +286,10 @@ def render(results: dict[str, dict[str, Any]], load: str) -> str:
                 label = f"{'vcamd run, idle' if what == 'idle' else what} (pause_when_unused, no app)"
             else:
                 label = f"{what}, {s.get('fps_out', 0.0):.1f} fps out"
+            ratio = (f"{s['x_floor']:.2f} ({s['x_floor_min']:.2f}..{s['x_floor_max']:.2f})"
+                     if "x_floor" in s else "")
             lines.append(f"| {size} | {label} | {s['total']:.1f} | {s['min']:.1f}..{s['max']:.1f} | "
-                         f"{threads} |")
+                         f"{ratio} | {threads} |")
     return "\n".join(lines) + f"\n\nload (1, 5, 15 min) before and after: {load}\n"
 
 
@@ -328,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="vcamd-cpu-") as tmp:
         for text in args.sizes.split(","):
             w, h = (int(v) for v in text.split("x"))
-            clip = make_clip(Path(tmp), (w, h))
+            clip = harness.make_clip(Path(tmp), (w, h), FPS, mjpeg=True, source=SOURCE)
             samples: dict[str, list[dict[str, Any]]] = {}
             for _ in range(args.rounds):
                 if not args.idle_only:
@@ -341,7 +333,9 @@ def main(argv: list[str] | None = None) -> int:
                     for name, tree in trees.items():
                         samples.setdefault("idle" if tree == ROOT else f"{name}, idle", []).append(
                             run_daemon(clip, Path(tmp), args.warmup, args.seconds, tree, idle=True))
-            results[text] = {name: summarise(v) for name, v in samples.items()}
+            floor = samples.get("floor")
+            results[text] = {name: summarise(v, None if name in FLOORS or name.endswith("idle") else floor)
+                             for name, v in samples.items()}
     load += " / " + " ".join(Path("/proc/loadavg").read_text().split()[:3])
     if args.json:
         sys.stdout.write(json.dumps({"load": load, "results": results}, indent=2) + "\n")

@@ -60,19 +60,20 @@ class CountingBackend:
 pyvirtualcam.register_backend("counting", CountingBackend)
 
 
-def make_clip(
-    folder: Path, size: tuple[int, int] = (1280, 720), fps: float = 30.0, mjpeg: bool = False
-) -> Path:
-    """The source video scaled to ``size`` at ``fps``, in ``folder``: an mp4, or with ``mjpeg`` an MJPEG .avi
-    (what a UVC webcam sends)."""
-    path = folder / f"webcam_{size[0]}x{size[1]}.{'avi' if mjpeg else 'mp4'}"
-    cap = cv2.VideoCapture(str(SOURCE))
+def make_clip(folder: Path, size: tuple[int, int] = (1280, 720), fps: float = 30.0, mjpeg: bool = False,
+              source: Path = SOURCE) -> Path:
+    """``source`` (a real webcam clip) scaled to ``size`` at ``fps``, in ``folder``: an mp4, or with ``mjpeg``
+    an MJPEG .avi (what a UVC webcam sends). The benchmarks and the tests make their webcam stand-ins here."""
+    path = folder / f"{source.stem}_{size[0]}x{size[1]}.{'avi' if mjpeg else 'mp4'}"
+    cap = cv2.VideoCapture(str(source))
     out = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*("MJPG" if mjpeg else "mp4v")), fps, size)
+    if not cap.isOpened() or not out.isOpened():
+        raise RuntimeError(f"cannot read {source} or write {path}")
     while True:
         ok, frame = cap.read()
         if not ok:
             break
-        out.write(cv2.resize(frame, size, interpolation=cv2.INTER_LINEAR))
+        out.write(cv2.resize(frame, size, interpolation=cv2.INTER_AREA))
     out.release()
     cap.release()
     return path
