@@ -212,7 +212,7 @@ def main() -> int:
     from vcamd.commands.run import stop_on_signals
     from vcamd.config import CameraSettings
     from vcamd.service import memory
-    from vcamd.service.camera import open_capture
+    from vcamd.service.capture import open_capture
     from vcamd.service.daemon import Daemon
 
     memory.limit_heap()  # as ``vcamd run`` does first

@@ -116,7 +116,7 @@ def _decode_child(clip: str, how: str) -> int:
     import cv2
 
     from vcamd.config import CameraSettings
-    from vcamd.service.camera import FILE_DECODER_THREADS, open_capture
+    from vcamd.service.capture import FILE_DECODER_THREADS, open_capture
 
     def open_clip() -> Any:  # as the daemon's camera thread opens a file
         if how == "floor":

@@ -18,16 +18,15 @@ from stream_helpers import CARPHONE, holds_open, mjpeg_clip, short_clip, wait_fo
 
 from vcamd.config import CameraSettings
 from vcamd.media import BufferPool
-from vcamd.service import camera
+from vcamd.service import camera, capture
 from vcamd.service.camera import (
     FRAME_BUFFERS,
     Backoff,
     CameraReader,
     Captured,
     FrameSlot,
-    missing_reason,
-    parse_source,
 )
+from vcamd.service.capture import missing_reason, parse_source
 from vcamd.service.mjpeg import JpegCapture
 from vcamd.service.stats import Stats
 
@@ -177,7 +176,7 @@ def test_mjpeg_frames_are_decoded_into_the_reused_buffers_as_opencv_decodes_them
     tmp_path: Path, reader_for: Callable[[Path], CameraReader]
 ) -> None:
     clip = mjpeg_clip(tmp_path / "webcam.avi")
-    cap, first, info = camera.open_capture(CameraSettings(device=str(clip)))
+    cap, first, info = capture.open_capture(CameraSettings(device=str(clip)))
     cap.release()
     assert isinstance(cap, JpegCapture) and info.fourcc == "MJPG"
     opencv = cv2.VideoCapture(str(clip))
@@ -230,7 +229,7 @@ def test_a_camera_whose_first_mjpeg_frame_does_not_decode_is_decoded_by_opencv(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     clip = mjpeg_clip(tmp_path / "webcam.avi", corrupt=(0,))
-    cap, first, _ = camera.open_capture(CameraSettings(device=str(clip)))
+    cap, first, _ = capture.open_capture(CameraSettings(device=str(clip)))
     try:
         assert not isinstance(cap, JpegCapture) and first.shape == (144, 176, 3)
         assert cap.read()[1].shape == (144, 176, 3)

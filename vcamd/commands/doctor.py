@@ -27,7 +27,7 @@ from vcamd.commands import setup
 from vcamd.engine import models
 from vcamd.errors import VcamdError
 from vcamd.outputs import pipewire, v4l2loopback
-from vcamd.service import camera, instance
+from vcamd.service import capture, instance
 
 JOIN_VIDEO = "sudo usermod -aG video $USER, then log out and back in"
 
@@ -55,10 +55,10 @@ def _settings(args: argparse.Namespace) -> tuple[Path, config.Config | None, Che
 
 
 def _webcam(cfg: config.Config) -> Check:
-    why = camera.missing_reason(cfg.camera.device, cfg.output.name)
+    why = capture.missing_reason(cfg.camera.device, cfg.output.name)
     if why:
         return Check(False, why, "plug in a webcam, or set camera.device to one (vcamd devices lists them)")
-    src = camera.parse_source(cfg.camera.device)
+    src = capture.parse_source(cfg.camera.device)
     if src.kind == "index" and not src.path:
         return Check(None, f"webcam: index {src.index} (only opening it tells; vcamd devices tries)")
     return Check(True, f"webcam: {src.path or src.spec}")
@@ -246,7 +246,7 @@ def devices_main(args: argparse.Namespace) -> int:
     lines = []
     if sys.platform.startswith("linux"):
         found = v4l2loopback.devices()
-        used = camera.parse_source(cfg.camera.device).path
+        used = capture.parse_source(cfg.camera.device).path
         lines.append("cameras:")
         lines += [f"  {d.path}  {d.label}{'  <- camera.device' if d.path == used else ''}"
                   for d in found if not d.loopback] or ["  none (no webcam is plugged in)"]

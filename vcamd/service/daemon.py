@@ -54,7 +54,7 @@ from vcamd.engine import effects
 from vcamd.engine.pipeline import Pipeline
 from vcamd.errors import VcamdError
 from vcamd.outputs import Output
-from vcamd.service import camera, cards, memory
+from vcamd.service import camera, capture, cards, memory
 from vcamd.service.control import State, Status
 from vcamd.service.loader import ThreadLoader
 from vcamd.service.stats import Stats
@@ -152,8 +152,8 @@ class Daemon:
     def _preflight(cfg: Config) -> None:
         """Raise one error naming everything that is clearly missing: the webcam, the virtual camera."""
         problems = []
-        why = camera.missing_reason(cfg.camera.device, cfg.output.name)
-        if why and camera.parse_source(cfg.camera.device).kind == "file":
+        why = capture.missing_reason(cfg.camera.device, cfg.output.name)
+        if why and capture.parse_source(cfg.camera.device).kind == "file":
             problems.append(f"{why}; point camera.device (or --camera) at a camera or an existing video file")
         elif why:
             problems.append(f"{why}: plug one in, or set camera.device (or --camera) to a camera or a video "
