@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import pytest
 from conftest import ROOT
 
@@ -194,6 +195,7 @@ def test_doctor_prints_a_fix_under_each_failure(tmp_path: Path, capsys: pytest.C
     assert "FAIL  no webcam at /dev/video97" in out
     assert any(line.startswith("ok    model ") for line in lines)  # VCAMD_MODEL_DIR has it
     assert lines[-1].startswith("      versions: vcamd ") and "mediapipe" in lines[-1]
+    assert f"ok    OpenCV {cv2.__version__}: the fast warps" in out  # the test venv has OpenCV >= 5.1
     for i, line in enumerate(lines):
         if line.startswith("FAIL"):
             assert lines[i + 1].startswith("      fix: "), line
@@ -201,3 +203,14 @@ def test_doctor_prints_a_fix_under_each_failure(tmp_path: Path, capsys: pytest.C
 
     rc, out, _ = _cli(capsys, "devices", "--config", str(path))
     assert rc == 0 and out.startswith("cameras:\n") and "virtual cameras (v4l2loopback):" in out
+
+
+def test_doctor_names_an_opencv_that_makes_vcamd_slow(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from vcamd import media
+
+    monkeypatch.setattr(media, "FAST_WARP", False)
+    _, out, _ = _cli(capsys, "doctor", "--config", str(_write(tmp_path / "config.toml", NO_DEVICES)))
+    line = next(x for x in out.splitlines() if "OpenCV" in x)
+    assert f"OpenCV {cv2.__version__} is slower for vcamd" in line
+    assert "pip install -U 'opencv-contrib-python>=5.1'" in line

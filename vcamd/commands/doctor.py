@@ -22,7 +22,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from vcamd import __version__, config, outputs
+from vcamd import __version__, config, media, outputs
 from vcamd.commands import setup
 from vcamd.engine import models
 from vcamd.errors import VcamdError
@@ -198,6 +198,16 @@ def _daemon() -> Check:
     return Check(None, "daemon: not running (start it with: vcamd run)")
 
 
+def _opencv() -> Check:
+    import cv2
+
+    if media.FAST_WARP:
+        return Check(True, f"OpenCV {cv2.__version__}: the fast warps vcamd's frame uses")
+    since = ".".join(map(str, media.FAST_WARP_SINCE))
+    return Check(None, f"OpenCV {cv2.__version__} is slower for vcamd (about a fifth more CPU a frame than "
+                       f"{since}); for less CPU: pip install -U 'opencv-contrib-python>={since}'")
+
+
 def _versions() -> Check:
     parts = [f"vcamd {__version__}", f"python {platform.python_version()}"]
     for dist in ("ai-edge-litert", "mediapipe", "opencv-contrib-python", "pyvirtualcam", "numpy", "pystray"):
@@ -232,7 +242,7 @@ def main(args: argparse.Namespace) -> int:
         checks.append(_model(cfg))
         if sys.platform.startswith("linux"):
             checks.append(_tray_host(cfg))
-    checks += [_daemon(), _versions()]
+    checks += [_opencv(), _daemon(), _versions()]
     sys.stdout.write("".join(c.text() for c in checks))
     return 1 if any(c.ok is False for c in checks) else 0
 
