@@ -17,7 +17,7 @@ import pytest
 from stream_helpers import CARPHONE, holds_open, mjpeg_clip, short_clip, wait_for
 
 from vcamd.config import CameraSettings
-from vcamd.media import BufferPool
+from vcamd.frames import BufferPool
 from vcamd.service import camera, capture
 from vcamd.service.camera import (
     FRAME_BUFFERS,

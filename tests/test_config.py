@@ -207,9 +207,9 @@ def test_doctor_prints_a_fix_under_each_failure(tmp_path: Path, capsys: pytest.C
 
 def test_doctor_names_an_opencv_that_makes_vcamd_slow(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    from vcamd import media
+    from vcamd import frames
 
-    monkeypatch.setattr(media, "FAST_WARP", False)
+    monkeypatch.setattr(frames, "FAST_WARP", False)
     _, out, _ = _cli(capsys, "doctor", "--config", str(_write(tmp_path / "config.toml", NO_DEVICES)))
     line = next(x for x in out.splitlines() if "OpenCV" in x)
     assert f"OpenCV {cv2.__version__} is slower for vcamd" in line

@@ -13,9 +13,10 @@ from conftest import AISEGMENT, DATA, VIDEOS, gt_mask
 from vcamd import media
 from vcamd.config import Config, EffectSettings
 from vcamd.engine import effects
-from vcamd.engine.effects import EffectError, cover_fit
+from vcamd.engine.effects import EffectError
 from vcamd.engine.matte import MatteResult
 from vcamd.engine.pipeline import Pipeline
+from vcamd.frames import cover_fit
 
 PORTRAITS = AISEGMENT[:3]
 
@@ -134,11 +135,16 @@ def test_cover_fit_fills_without_stretching() -> None:
     assert width == 300  # cropped at the sides, not squeezed
 
 
+@pytest.mark.parametrize("fast_warp", [True, False])
 @pytest.mark.parametrize(("src", "size"), [((176, 144), (1280, 720)), ((1280, 720), (1280, 720)),
                                          ((640, 427), (1920, 1080)), ((400, 200), (300, 600))])
 def test_cover_fit_enlarging_into_a_buffer_matches_resize_and_crop(
-    src: tuple[int, int], size: tuple[int, int]
+    src: tuple[int, int], size: tuple[int, int], fast_warp: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Whether OpenCV warps fast (a warp into the crop) or not (a resize, then the crop)."""
+    from vcamd import frames
+
+    monkeypatch.setattr(frames, "FAST_WARP", fast_warp)
     pic = cv2.resize(cv2.imread(str(PORTRAITS[0])), src, interpolation=cv2.INTER_AREA)
     w, h = size
     scale = max(w / src[0], h / src[1])
@@ -273,10 +279,10 @@ def test_upscale_matches_cv2_resize(src: tuple[int, int], size: tuple[int, int],
                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """The engine's fast bilinear resize gives cv2.resize's INTER_LINEAR picture, to within one level, by a
     warp (OpenCV 5.1 and later) or by cv2.resize (older OpenCV, whose warp is 5-20 times slower)."""
-    from vcamd import media
-    from vcamd.media import upscale
+    from vcamd import frames
+    from vcamd.frames import upscale
 
-    monkeypatch.setattr(media, "FAST_WARP", fast_warp)
+    monkeypatch.setattr(frames, "FAST_WARP", fast_warp)
 
     still = cv2.imread(str(DATA / "stills" / "maxine_LeFret_000900.jpg"))
     for img in (cv2.resize(still, src, interpolation=cv2.INTER_AREA),

@@ -23,7 +23,7 @@ RANKS = {
     "desktop": 4,
     "service": 3,
     "outputs": 2, "engine": 2,
-    "config": 1, "media": 1,
+    "config": 1, "media": 1, "frames": 1,
     "files": 0, "errors": 0, "distro": 0, "": 0,  # "": the package itself (__version__)
 }
 #: Inside the engine: the stages see only the shared types, the model files and the model runtimes (with

@@ -22,7 +22,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from vcamd import __version__, config, media, outputs
+from vcamd import __version__, config, frames, outputs
 from vcamd.commands import setup
 from vcamd.engine import models
 from vcamd.errors import VcamdError
@@ -201,9 +201,9 @@ def _daemon() -> Check:
 def _opencv() -> Check:
     import cv2
 
-    if media.FAST_WARP:
+    if frames.FAST_WARP:
         return Check(True, f"OpenCV {cv2.__version__}: the fast warps vcamd's frame uses")
-    since = ".".join(map(str, media.FAST_WARP_SINCE))
+    since = ".".join(map(str, frames.FAST_WARP_SINCE))
     return Check(None, f"OpenCV {cv2.__version__} is slower for vcamd (about a fifth more CPU a frame than "
                        f"{since}); for less CPU: pip install -U 'opencv-contrib-python>={since}'")
 

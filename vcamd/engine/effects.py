@@ -36,7 +36,7 @@ from vcamd import media
 from vcamd.config import EffectSettings, parse_color
 from vcamd.engine.types import MatteResult
 from vcamd.errors import VcamdError
-from vcamd.media import cover_fit
+from vcamd.frames import BufferPool, cover_fit, cover_scale, upscale
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +191,7 @@ class BlurEffect(Effect):
         small_u8 = cv2.convertScaleAbs(cv2.divide(num, cv2.merge([den] * 3)))
         if self._out is None or self._out.shape != frame.shape:
             self._out = np.empty_like(frame)
-        media.upscale(small_u8, (w, h), dst=self._out)
+        upscale(small_u8, (w, h), dst=self._out)
         return self._out
 
 
@@ -374,7 +374,7 @@ class VideoEffect(Effect):
         self.fps = self._reader.fps
         self.length: int | None = self._reader.frames  # frame count: the header's, or learned at the end
         self._loader = loader or Loader("video")
-        self._fitted = media.BufferPool(self.FITTED_FRAMES)  # used by the loader's jobs only
+        self._fitted = BufferPool(self.FITTED_FRAMES)  # used by the loader's jobs only
         self._t0: float | None = None
         self._asked: tuple[int, tuple[int, ...]] | None = None
         self._shown = first  # the newest frame: shrunk to the output, or as decoded when smaller
@@ -398,7 +398,7 @@ class VideoEffect(Effect):
             raise EffectError(f"background video {e}; replace it") from None
         if raw is None:
             raise EffectError(f"background video {self.path}: gives no frames any more; replace it")
-        if media.cover_scale(raw, size) >= 1:
+        if cover_scale(raw, size) >= 1:
             return raw  # it covers the output only enlarged: that is done on the worker, into the buffer
         return cover_fit(raw, size, dst=self._fitted.buffer((size[1], size[0], *raw.shape[2:])))
 

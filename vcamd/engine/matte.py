@@ -228,7 +228,7 @@ class Matte:
         sh, sw = small.shape
         fx, fy = w // sw, h // sh
         if fx * sw != w or fy * sh != h:
-            # cv2.resize, not media.upscale: the warp's last-bit differences lowered boundary F by 0.02.
+            # cv2.resize, not frames.upscale: the warp's last-bit differences lowered boundary F by 0.02.
             cv2.resize(small, (w, h), dst=full, interpolation=cv2.INTER_LINEAR)
             self._full_box = None
             return full, None

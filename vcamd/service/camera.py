@@ -9,7 +9,7 @@ Promises:
 - A camera that cannot be opened, stops giving frames, or vanishes (its device node or file is gone) is
   released and retried with backoff (0.5 s doubling to 5 s, never a busy loop); ``error`` says why meanwhile,
   and the reader recovers by itself.
-- Frames are read into FRAME_BUFFERS reused buffers (a :class:`vcamd.media.BufferPool`): a buffer is read
+- Frames are read into FRAME_BUFFERS reused buffers (a :class:`vcamd.frames.BufferPool`): a buffer is read
   into again only once nothing else holds it (the slot, the worker, a view of it), so a frame handed out
   never changes. Under the daemon's heap policy (:mod:`vcamd.service.memory`) a new frame each time would
   be a new mapping: 3.8 instead of 2.7 ms of CPU per 720p MJPEG frame here, and memory that comes and goes.
@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vcamd.config import CameraSettings
-from vcamd.media import BufferPool
+from vcamd.frames import BufferPool
 from vcamd.service.capture import CameraError, CameraInfo, Source, gone, open_capture, parse_source
 from vcamd.service.mjpeg import Capture, JpegCapture
 from vcamd.service.stats import Stats

@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vcamd import media
+from vcamd import frames, media
 from vcamd.errors import VcamdError
 
 BACKGROUND = (46, 38, 34)  # BGR: a dark slate
@@ -48,6 +48,6 @@ def picture(path: str, size: tuple[int, int]) -> np.ndarray:
     if not p.is_file():
         raise VcamdError(f"privacy image {p}: no such file; check daemon.privacy_image")
     try:
-        return media.cover_fit(media.read_image(p), size)
+        return frames.cover_fit(media.read_image(p), size)
     except media.MediaError as e:
         raise VcamdError(f"privacy image {e}; replace it") from None
