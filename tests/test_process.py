@@ -125,6 +125,19 @@ def test_background_alone_picks_the_image_effect(tmp_path: Path, capsys: pytest.
     assert tuple(cv2.imread(str(out))[3, 3]) == (10, 200, 30)
 
 
+def test_a_bmp_is_a_picture_to_process_as_it_is_a_background(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """One list of picture types: what a backgrounds folder offers, process reads and writes."""
+    bmp = tmp_path / "me.bmp"
+    cv2.imwrite(str(bmp), cv2.imread(str(STILL)))
+    bg = tmp_path / "bg.bmp"
+    cv2.imwrite(str(bg), np.full((90, 160, 3), (10, 200, 30), np.uint8))
+    out = tmp_path / "out.bmp"
+    rc, err = _run([str(bmp), "-o", str(out), "--background", str(tmp_path / "bg.bmp")], capsys)
+    assert rc == 0, err
+    assert tuple(cv2.imread(str(out))[3, 3]) == (10, 200, 30)
+
+
 @pytest.mark.parametrize(("suffix", "audio_codec"), [(".mp4", "aac"), (".webm", "opus")])
 def test_video_keeps_frames_rate_size_and_sound(
     clip_with_sound: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], suffix: str, audio_codec: str

@@ -28,7 +28,8 @@ from vcamd.errors import VcamdError
 
 log = logging.getLogger(__name__)
 
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".webp")
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+IMAGE_NAMES = "/".join(e[1:] for e in IMAGE_EXTS if e != ".jpeg")
 VIDEO_EXTS = (".mp4", ".mov", ".mkv", ".webm")
 Kind = Literal["image", "video"]
 
@@ -71,7 +72,7 @@ def read_image(path: Path) -> np.ndarray:
     """The image at ``path`` as BGR uint8 (EXIF orientation applied)."""
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if img is None:
-        raise MediaError(f"{path}: not a readable image (corrupt, or not jpg/png/webp)")
+        raise MediaError(f"{path}: not a readable image (corrupt, or not {IMAGE_NAMES})")
     return img
 
 

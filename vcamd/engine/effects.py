@@ -40,10 +40,6 @@ from vcamd.frames import BufferPool, cover_fit, cover_scale, upscale
 
 log = logging.getLogger(__name__)
 
-#: Background pictures: what ``vcamd process`` reads, and bmp.
-IMAGE_EXTS = (*media.IMAGE_EXTS, ".bmp")
-
-
 class EffectError(VcamdError):
     """An effect that cannot be built from its settings."""
 
@@ -112,7 +108,7 @@ def list_images(folder: str) -> list[Path]:
     p = Path(folder).expanduser()
     if not folder or not p.is_dir():
         return []
-    return sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_EXTS)
+    return sorted(f for f in p.iterdir() if f.suffix.lower() in media.IMAGE_EXTS)
 
 
 class Effect:
@@ -280,7 +276,7 @@ class SlideshowEffect(Effect):
             )
         self.files = list_images(folder)
         if not self.files:
-            raise EffectError(f"backgrounds folder {p}: has no jpg/png/webp images; add some")
+            raise EffectError(f"backgrounds folder {p}: has no {media.IMAGE_NAMES} images; add some")
         self.interval = interval
         self.offset = 0
         self._loader = loader or Loader("slideshow")
