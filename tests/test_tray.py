@@ -27,7 +27,8 @@ from daemon_process import write_config
 from PIL import Image, ImageGrab
 
 from vcamd.desktop import autostart, icons
-from vcamd.desktop.tray import Tray, TrayUnavailable, open_command
+from vcamd.desktop.tray import Tray, open_command
+from vcamd.desktop.tray_host import TrayUnavailable
 from vcamd.engine import effects
 from vcamd.service.control import State, Status
 from vcamd.service.daemon import Daemon
@@ -230,7 +231,8 @@ def test_unusable_tray_is_a_one_line_error(
     """Each case in a fresh process: pystray picks its backend once, at import."""
     code = textwrap.dedent("""
         from pathlib import Path
-        from vcamd.desktop.tray import Tray, TrayUnavailable
+        from vcamd.desktop.tray import Tray
+        from vcamd.desktop.tray_host import TrayUnavailable
         try:
             Tray(None)  # fails before it uses the control
         except TrayUnavailable as e:

@@ -161,7 +161,7 @@ def without_status_text(menu: list[Any]) -> list[Any]:
 # --- tests ------------------------------------------------------------------------------------------------
 
 CHOOSE = textwrap.dedent("""
-    from vcamd.desktop.tray import NoTrayHost, choose_backend
+    from vcamd.desktop.tray_host import NoTrayHost, choose_backend
     try:
         print(choose_backend())
     except NoTrayHost as e:

@@ -173,16 +173,15 @@ def _tray_host(cfg: config.Config) -> Check:
     """Linux: which tray the desktop can show (the same choice as the tray's), or the fix where none."""
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         return Check(None, "tray: no graphical session here (DISPLAY is not set); run doctor in your desktop")
-    from vcamd.desktop import tray
+    from vcamd.desktop import tray_host
 
     try:
-        chosen = tray.choose_backend()
-    except tray.TrayUnavailable as e:
+        chosen = tray_host.choose_backend()
+    except tray_host.TrayUnavailable as e:
         what, _, fix = str(e).partition("; ")
         return Check(False if cfg.tray.enabled else None, what, f"{fix} (or set tray.enabled = false)")
     if chosen is None:
-        return Check(False, "tray: PyGObject is missing",
-                     "pip install 'vcamd[tray]' (needs libgirepository1.0-dev libcairo2-dev)")
+        return Check(False, "tray: PyGObject is missing", "vcamd setup")
     return Check(True, f"tray: pystray's {chosen[0]} backend ({chosen[1]})")
 
 

@@ -88,7 +88,8 @@ def _tray(daemon: Daemon, quiet: bool = False) -> tuple[Any, bool]:
     another look; other reasons (no display, no PyGObject) are not.
     """
     try:
-        from vcamd.desktop.tray import NoTrayHost, Tray
+        from vcamd.desktop.tray import Tray
+        from vcamd.desktop.tray_host import NoTrayHost
     except ImportError as e:
         log.warning("no tray (%s); running without one", e)
         return None, False
