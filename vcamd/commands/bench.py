@@ -311,6 +311,16 @@ def format_report(result: dict[str, Any], stages: dict[str, float], source: str)
     )
 
 
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--size", default="1280x720", help="WIDTHxHEIGHT (default 1280x720)")
+    parser.add_argument("--effect", choices=config.EFFECTS, default="blur")
+    parser.add_argument("--frames", type=int, default=200)
+    parser.add_argument("--model", default="auto")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--out", type=Path, metavar="FILE",
+                        help="also write the JSON object (with the machine it ran on) to FILE")
+
+
 def main(args: argparse.Namespace) -> int:
     """``vcamd bench``: prints the table (or ``--json``); 0 on success."""
     size = parse_size(args.size)

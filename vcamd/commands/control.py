@@ -1,4 +1,5 @@
-"""``vcamd set`` / ``effect`` / ``next`` / ``pause`` / ``resume`` / ``status``: control without a tray.
+"""``vcamd next`` / ``pause`` / ``resume``, and what they share with ``set``, ``effect`` and ``status``:
+control without a tray.
 
 Promises (what they print on stdout is the product):
 - ``set KEY VALUE [KEY VALUE ...]`` checks every change as the settings file is checked (the key exists, the
@@ -21,7 +22,6 @@ Promises (what they print on stdout is the product):
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -32,9 +32,6 @@ import tomlkit
 
 from vcamd import config
 from vcamd.commands.config import check_files
-from vcamd.engine import effects
-from vcamd.errors import VcamdError
-from vcamd.service import control as ctl
 from vcamd.service import control_socket
 from vcamd.service.control import State
 from vcamd.service.control_socket import NotRunning
@@ -121,41 +118,17 @@ def set_changes(args: argparse.Namespace, changes: dict[str, Any]) -> int:
     return 0
 
 
-def set_main(args: argparse.Namespace) -> int:
-    """``vcamd set KEY VALUE [KEY VALUE ...]``."""
-    pairs: list[str] = args.pairs
-    if len(pairs) % 2:
-        raise VcamdError(f"vcamd set takes KEY VALUE pairs; {pairs[-1]!r} has no value "
-                         "(e.g. vcamd set effect.name desaturate)")
-    return set_changes(args, {k: parse_value(k, v) for k, v in zip(pairs[::2], pairs[1::2], strict=True)})
-
-
-def effect_main(args: argparse.Namespace) -> int:
-    """``vcamd effect NAME``."""
-    cfg = config.load(config.path_or_default(args.config))
-    images = effects.list_images(cfg.effect.backgrounds_dir)
-    return set_changes(args, ctl.effect_changes(cfg, args.name, images))
-
-
-def _not_running(e: NotRunning) -> int:
+def not_running(e: NotRunning) -> int:
+    """One line on stderr and exit status 1: what a command that needs the running daemon does without it."""
     sys.stderr.write(f"{e}\n")
     return 1
 
 
-def status_main(args: argparse.Namespace) -> int:
-    """``vcamd status``: the running daemon's status line (``--json``: all of its status)."""
-    try:
-        reply = control_socket.request("status")
-    except NotRunning as e:
-        return _not_running(e)
-    if getattr(args, "json", False):
-        sys.stdout.write(json.dumps({**reply["status"], "config": reply["config"]}) + "\n")
-    else:
-        sys.stdout.write(f"{reply['line']}\n")
-    return 0
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``next``, ``pause`` and ``resume`` take no arguments of their own."""
 
 
-def daemon_main(args: argparse.Namespace) -> int:
+def main(args: argparse.Namespace) -> int:
     """``vcamd next | pause | resume``: ask the running daemon, then print its status line."""
     cmd = args.command
     try:
@@ -167,6 +140,6 @@ def daemon_main(args: argparse.Namespace) -> int:
             time.sleep(0.05)
             reply = control_socket.request("status")
     except NotRunning as e:
-        return _not_running(e)
+        return not_running(e)
     sys.stdout.write(f"{reply['line']}\n")
     return 0
