@@ -94,6 +94,16 @@ def _with_command(argv: list[str]) -> list[str]:
     return ["run", *argv]
 
 
+def parse(argv: list[str]) -> argparse.Namespace:
+    """The command line as a Namespace: ``command``, ``config`` (the one given last), ``verbose`` (every
+    ``-v``, before and after the command) and the command's own options. Bad options exit 2 (argparse)."""
+    argv = _with_command(argv)
+    command = next((a for a in argv if a in COMMANDS), None)
+    args = build_parser(command).parse_args(argv)
+    args.verbose += getattr(args, "verbose_after", 0)
+    return args
+
+
 def setup_logging(verbose: int) -> None:
     """Plain messages at INFO for commands; timestamps at -v and above."""
     level = logging.DEBUG if verbose >= 2 else logging.INFO
@@ -120,13 +130,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     terminate_on_signals()
     _quiet_native_logs()
     try:
-        args_list = _with_command(list(sys.argv[1:] if argv is None else argv))
+        args = parse(list(sys.argv[1:] if argv is None else argv))
     except VcamdError as e:
         sys.stderr.write(f"vcamd: error: {e}\n")
         return 2
-    command = next((a for a in args_list if a in COMMANDS), None)
-    args = build_parser(command).parse_args(args_list)
-    args.verbose += getattr(args, "verbose_after", 0)
     setup_logging(args.verbose)
     try:
         return int(COMMANDS[args.command].load().main(args))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from vcamd import config
-from vcamd.commands.control import set_changes
+from vcamd.commands.set import set_changes
 from vcamd.engine import effects
 from vcamd.service import control as ctl
 
