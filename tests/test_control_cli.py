@@ -147,7 +147,8 @@ def test_commands_drive_the_running_daemon(tmp_path: Path, capsys: pytest.Captur
 
         # bad key, bad value: one line, exit 2, the file untouched (byte for byte)
         before = config.read_bytes()
-        bad = {("set", "effect.nme", "blur"): "unknown key effect.nme = 'blur' (a typo?); effect takes: name",
+        bad = {("set", "effect.nme", "blur"):
+               "unknown key effect.nme = 'blur' (did you mean effect.name?); effect takes: name",
                ("set", "effect.blur_strength", "500"): "effect.blur_strength = 500 is invalid",
                ("set", "effect.background", "~/gone.jpg"): f"{os.environ['HOME']}/gone.jpg: no such file",
                ("set", "nosuch.key", "1"): "unknown setting 'nosuch.key'; settings are SECTION.KEY, the file "
