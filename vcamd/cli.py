@@ -23,7 +23,6 @@ from vcamd import __version__
 from vcamd.commands import COMMANDS
 from vcamd.errors import Terminated, VcamdError
 
-log = logging.getLogger("vcamd")
 
 def _quiet_native_logs() -> None:
     """MediaPipe's C++ side logs to stderr at import; keep it to errors unless asked."""
@@ -51,7 +50,7 @@ def _global_options(parser: argparse.ArgumentParser, *, after: bool) -> None:
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The argument parser, built from the table of commands. Only ``command``'s module is imported, to add
-    its own options (every module when ``command`` is None): the others' imports cost nothing."""
+    its own options (no module for "", every module for None): the others' imports cost nothing."""
     p = argparse.ArgumentParser(
         prog="vcamd",
         description="Virtual camera with background blur/replacement for video calls. "
@@ -71,34 +70,34 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return p
 
 
-def _with_command(argv: list[str]) -> list[str]:
+def _with_command(argv: list[str]) -> tuple[list[str], str]:
     """``argv`` with ``run`` put first when it names no command (bare ``vcamd``, ``vcamd --config X``,
-    ``vcamd --no-tray``); a word that is not a command is refused with the nearest ones."""
+    ``vcamd --no-tray``), and the command ("" for the top level's --help and --version); a word that is
+    not a command is refused with the nearest ones."""
     i = 0
     while i < len(argv):
         arg = argv[i]
         if arg in ("-h", "--help", "--version"):
-            return argv
+            return argv, ""
         if arg == "--config":
             i += 2
         elif arg.startswith("--config=") or arg == "--verbose" or set(arg) == {"-", "v"}:
             i += 1
         elif arg.startswith("-"):  # an option of run's
-            return ["run", *argv]
+            return ["run", *argv], "run"
         elif arg in COMMANDS:
-            return argv
+            return argv, arg
         else:
             near = difflib.get_close_matches(arg, COMMANDS, n=3)
             hint = f"; did you mean {' or '.join(near)}?" if near else f"; commands: {', '.join(COMMANDS)}"
             raise VcamdError(f"no command {arg!r}{hint} (vcamd --help lists them)")
-    return ["run", *argv]
+    return ["run", *argv], "run"
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
     """The command line as a Namespace: ``command``, ``config`` (the one given last), ``verbose`` (every
     ``-v``, before and after the command) and the command's own options. Bad options exit 2 (argparse)."""
-    argv = _with_command(argv)
-    command = next((a for a in argv if a in COMMANDS), None)
+    argv, command = _with_command(argv)
     args = build_parser(command).parse_args(argv)
     args.verbose += getattr(args, "verbose_after", 0)
     return args
