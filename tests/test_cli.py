@@ -12,6 +12,7 @@ import pytest
 
 from vcamd import cli
 from vcamd.commands import COMMANDS
+from vcamd.errors import Problems
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -88,3 +89,11 @@ def test_a_command_imports_only_what_it_needs() -> None:
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     loaded = r.stdout.strip().splitlines()[-1]
     assert loaded == "['vcamd.commands.control', 'vcamd.commands.status']", r.stdout
+
+
+def test_several_problems_are_one_line_in_a_log_and_a_short_list_on_the_command_line() -> None:
+    e = Problems(["no webcam at /dev/video0: plug one in", "no virtual camera: load v4l2loopback"], "try: x")
+    assert str(e) == "no webcam at /dev/video0: plug one in; no virtual camera: load v4l2loopback"
+    assert e.report().splitlines() == ["cannot start; what to fix, the most useful first:",
+                                       "  1. no webcam at /dev/video0: plug one in",
+                                       "  2. no virtual camera: load v4l2loopback", "try: x"]

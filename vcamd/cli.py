@@ -21,7 +21,7 @@ from pathlib import Path
 
 from vcamd import __version__
 from vcamd.commands import COMMANDS
-from vcamd.errors import Terminated, VcamdError
+from vcamd.errors import Problems, Terminated, VcamdError
 
 
 def _quiet_native_logs() -> None:
@@ -137,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(COMMANDS[args.command].load().main(args))
     except VcamdError as e:
-        sys.stderr.write(f"vcamd: error: {e}\n")
+        sys.stderr.write(f"vcamd: error: {e.report() if isinstance(e, Problems) else e}\n")
         return 2
     except KeyboardInterrupt:
         return 130

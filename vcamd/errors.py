@@ -7,18 +7,18 @@ class VcamdError(Exception):
 
 
 class Problems(VcamdError):
-    """Several problems found at once (what ``vcamd run`` lacks at start): one line each, the problem and its
-    fix, the most useful first, then an optional hint; ``str(err)`` is that short list."""
+    """Several problems found at once (what ``vcamd run`` lacks at start), each with its fix, the most useful
+    first. ``str(err)`` joins them into one line, as every VcamdError is (a log line, the tray's status);
+    :meth:`report` is what the command line prints: a short list, one problem a line, then the hint."""
 
     def __init__(self, lines: list[str], hint: str = "") -> None:
+        super().__init__("; ".join(lines))
         self.lines, self.hint = list(lines), hint
-        super().__init__("\n".join([*self.lines, *([hint] if hint else [])]))
 
-    def __str__(self) -> str:
-        if len(self.lines) == 1:
-            return "\n".join([self.lines[0], *([self.hint] if self.hint else [])])
-        items = ["cannot start; what to fix, the most useful first:"]
-        items += [f"  {n}. {line}" for n, line in enumerate(self.lines, 1)]
+    def report(self) -> str:
+        items = self.lines[:1] if len(self.lines) == 1 else [
+            "cannot start; what to fix, the most useful first:",
+            *(f"  {n}. {line}" for n, line in enumerate(self.lines, 1))]
         return "\n".join([*items, *([self.hint] if self.hint else [])])
 
 
