@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 VCAMD_MODEL_DIR ?= $(abspath ../shared/models)
 export VCAMD_MODEL_DIR
 
-.PHONY: run test lint bench quality clean
+.PHONY: run test lint bench quality dist clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -39,5 +39,9 @@ bench: $(STAMP)
 quality: $(STAMP)
 	$(BIN)/python benchmarks/quality.py
 
+## The wheel and the sdist (python -m build), in dist/.
+dist: $(STAMP)
+	$(BIN)/python -m build --outdir dist .
+
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build dist

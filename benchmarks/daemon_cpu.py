@@ -296,6 +296,9 @@ def render(results: dict[str, dict[str, Any]], load: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--json", action="store_true", help="print the numbers as JSON")
+    p.add_argument("--out", type=Path, metavar="FILE",
+                   help="also write them as JSON, with the machine, to FILE "
+                   "(benchmarks/results/...)")
     p.add_argument("--sizes", default="1280x720,1920x1080", help="comma-separated WIDTHxHEIGHT list")
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds (daemon, floor) per size")
     p.add_argument("--seconds", type=float, default=15.0, help="measured seconds per process")
@@ -337,6 +340,10 @@ def main(argv: list[str] | None = None) -> int:
             results[text] = {name: summarise(v, None if name in FLOORS or name.endswith("idle") else floor)
                              for name, v in samples.items()}
     load += " / " + " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    if args.out:  # imported here: the children run each tree's own vcamd
+        from vcamd.commands.bench import save_result
+
+        save_result(args.out, "benchmarks/daemon_cpu.py", {"load": load, "results": results})
     if args.json:
         sys.stdout.write(json.dumps({"load": load, "results": results}, indent=2) + "\n")
     else:

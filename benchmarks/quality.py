@@ -35,6 +35,7 @@ sys.path.insert(0, str(HERE))
 import matte_metrics as mm  # noqa: E402
 
 from vcamd import config  # noqa: E402
+from vcamd.commands.bench import save_result  # noqa: E402
 from vcamd.engine import models  # noqa: E402
 from vcamd.engine.pipeline import Pipeline  # noqa: E402
 
@@ -301,6 +302,9 @@ def render(table: dict[str, dict[str, float]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--json", action="store_true", help="print the numbers as JSON instead of a table")
+    p.add_argument("--out", type=Path, metavar="FILE",
+                   help="also write them as JSON, with the machine, to FILE "
+                   "(benchmarks/results/...)")
     p.add_argument("--frames", type=int, default=None, help="use at most N frames of each video")
     p.add_argument("--pan-step", type=int, default=4, help="pan speed of the lag test, px per frame")
     p.add_argument("--edge-image", type=Path, metavar="PNG",
@@ -319,6 +323,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.edge_image:
         edge_image(args.edge_image, changes)
     table = run(changes, args.frames, args.pan_step)
+    if args.out:
+        save_result(args.out, "benchmarks/quality.py", table)
     sys.stdout.write(json.dumps(table, indent=2) + "\n" if args.json else render(table))
     return 0
 

@@ -1,4 +1,4 @@
-"""Speed: vcamd against the naive tutorial pipeline at 1280x720 and 1920x1080; prints the README's table.
+"""Speed: vcamd against the naive tutorial pipeline at 1280x720 and 1920x1080 (docs/performance.md).
 
 Run with ``.venv/bin/python benchmarks/speed.py [--frames N] [--effect blur] [--config FILE]``; models come
 from VCAMD_MODEL_DIR, else ../shared/models. Each size runs in its own process (``vcamd bench --json``), so

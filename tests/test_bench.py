@@ -40,6 +40,21 @@ def test_json_has_exactly_the_promised_keys(
     assert result["cpu_ratio_min"] == result["cpu_ratio"] == result["cpu_ratio_max"]
 
 
+def test_out_writes_the_result_with_the_machine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("VCAMD_DATA_DIR", str(DATA))
+    out = tmp_path / "results" / "bench-320x180.json"
+    assert main(["bench", "--size", "320x180", "--frames", "4", "--out", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert list(doc) == ["benchmark", "argv", "when", "vcamd", "machine", "result"]
+    assert doc["benchmark"] == "vcamd bench" and doc["result"]["size"] == "320x180"
+    assert "maxine_webcam_part1.mp4" in doc["result"]["source"]
+    box = doc["machine"]
+    assert box["cores"] >= 1 and box["cpu"] and box["opencv"] == cv2.__version__
+    assert "vcamd uses" in capsys.readouterr().out  # the table still goes to stdout
+
+
 def test_blocks_interleave_abba_and_each_pipeline_keeps_its_own_stream() -> None:
     calls: list[tuple[str, float]] = []
     frames = [np.zeros((2, 2, 3), np.uint8)]

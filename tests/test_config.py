@@ -45,8 +45,9 @@ def test_example_file_documents_every_key_at_its_default() -> None:
         ('[effect]\nname = "sparkles"\n', ["effect.name = 'sparkles'", "blur"]),
         ('[effect]\ncolor = "mauve"\n', ["effect.color = 'mauve'", "#rrggbb"]),
         ("[camera]\nfps = -1\n", ["camera.fps = -1"]),
-        ('[effect]\nnmae = "blur"\n', ["unknown key effect.nmae = 'blur'", "a typo", "blur_strength"]),
-        ("[efect]\n", ["unknown key efect", "camera, output, effect"]),
+        ('[effect]\nnmae = "blur"\n',
+         ["unknown key effect.nmae = 'blur'", "did you mean effect.name?", "blur_strength"]),
+        ("[efect]\n", ["unknown key efect", "did you mean effect?", "camera, output, effect"]),
         ("[effect\nname = 1\n", ["not valid TOML", "line 1"]),
     ],
 )

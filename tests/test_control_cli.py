@@ -23,7 +23,7 @@ from daemon_process import DaemonProcess, running_daemon, write_config
 from stream_helpers import wait_for
 
 from vcamd import cli
-from vcamd.commands.control import parse_value
+from vcamd.commands.set import parse_value
 from vcamd.service import cards
 from vcamd.service.control_socket import socket_path
 
@@ -114,7 +114,8 @@ def test_commands_drive_the_running_daemon(tmp_path: Path, capsys: pytest.Captur
 
         # vcamd set: two keys at once; a text setting takes a colour as typed
         before = config.read_text()
-        r = vcamd(capsys, "set", "effect.name", "color", "effect.color", "#ff0000", "--config", str(config))
+        # (the global options before the command this time: vcamd --config FILE set ...)
+        r = vcamd(capsys, "--config", str(config), "set", "effect.name", "color", "effect.color", "#ff0000")
         assert r.returncode == 0, r.stderr
         took = seconds_until(d, lambda f: colour_share(f, (0, 0, 255)) > 0.3, config.stat().st_mtime)
         assert took < RELOAD_DEADLINE
@@ -126,7 +127,7 @@ def test_commands_drive_the_running_daemon(tmp_path: Path, capsys: pytest.Captur
         r = vcamd(capsys, "pause")
         assert r.returncode == 0 and r.stdout.startswith("privacy · color"), r.stdout + r.stderr
         seconds_until(d, lambda f: colour_share(f, cards.BACKGROUND) > 0.5, time.time())
-        assert vcamd(capsys, "status").stdout.startswith("privacy")
+        assert vcamd(capsys, "--config", str(config), "-v", "status").stdout.startswith("privacy")
         assert "privacy = true" in config.read_text()
         r = vcamd(capsys, "resume")
         assert r.returncode == 0 and r.stdout.startswith("live · color"), r.stdout + r.stderr
@@ -146,7 +147,8 @@ def test_commands_drive_the_running_daemon(tmp_path: Path, capsys: pytest.Captur
 
         # bad key, bad value: one line, exit 2, the file untouched (byte for byte)
         before = config.read_bytes()
-        bad = {("set", "effect.nme", "blur"): "unknown key effect.nme = 'blur' (a typo?); effect takes: name",
+        bad = {("set", "effect.nme", "blur"):
+               "unknown key effect.nme = 'blur' (did you mean effect.name?); effect takes: name",
                ("set", "effect.blur_strength", "500"): "effect.blur_strength = 500 is invalid",
                ("set", "effect.background", "~/gone.jpg"): f"{os.environ['HOME']}/gone.jpg: no such file",
                ("set", "nosuch.key", "1"): "unknown setting 'nosuch.key'; settings are SECTION.KEY, the file "

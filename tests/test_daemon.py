@@ -307,11 +307,14 @@ def test_missing_webcam_and_virtual_camera_say_what_and_how(
     path.write_text('[camera]\ndevice = "/dev/video97"\n[output]\nname = "No Such Cam"\n', encoding="utf-8")
     assert cli.main(["run", "--no-tray", "--config", str(path)]) == 2
     err = capsys.readouterr().err
-    assert len(err.splitlines()) == 2 and "Traceback" not in err
-    assert err.startswith("vcamd: error: no webcam at /dev/video97")
-    assert 'sudo modprobe v4l2loopback video_nr=10 card_label="No Such Cam" exclusive_caps=1' in err
-    assert "packaging/linux/modprobe.d/vcamd-v4l2loopback.conf" in err
-    assert "vcamd process" in err.splitlines()[1]
+    lines = err.splitlines()  # a short list, one problem and its fix a line, the webcam first
+    assert "Traceback" not in err
+    assert lines[0] == "vcamd: error: cannot start; what to fix, the most useful first:"
+    assert lines[1].startswith("  1. no webcam at /dev/video97") and "set camera.device" in lines[1]
+    assert 'sudo modprobe v4l2loopback video_nr=10 card_label="No Such Cam" exclusive_caps=1' in lines[2]
+    assert "packaging/linux/modprobe.d/vcamd-v4l2loopback.conf" in lines[2]
+    assert lines[-1].startswith("to try the effects") and "vcamd process" in lines[-1]
+    assert all(len(line) < 450 for line in lines) and len(lines) <= 5
 
 
 def _recorder_status(folder: Path) -> dict[str, Any]:

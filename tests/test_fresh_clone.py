@@ -14,16 +14,22 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import pytest
-from conftest import ROOT, SHARED, VIDEOS
+from conftest import AISEGMENT, MODELS, ROOT, SHARED, VIDEOS, detail, gt_mask
 from pipewire_session import PipeWireSession, missing_tools
+
+from vcamd import __version__
 
 pytestmark = [
     pytest.mark.slow,
@@ -143,18 +149,110 @@ def test_make_run_on_a_fresh_clone_brings_up_the_pipewire_camera(
     assert "installing PyGObject into" in text, text  # make run did it, not a hand or the test script
     assert "tray and PipeWire camera: missing" not in text, text
     assert "Traceback" not in text, text
+    assert "Please be careful" not in text and "BuildBackendWarning" not in text, text  # no build noise
 
 
-def test_pip_install_then_doctor_names_pygobject_and_setup_puts_it_in(root: Path) -> None:
-    """``pip install .`` (not editable, no extras): the doctor names what the desktop path lacks with the
+@dataclass
+class Installed:
+    """vcamd as a user gets it: the wheel ``python -m build`` made of a fresh clone, installed (not editable,
+    no extras) into a fresh venv; the sdist beside it."""
+
+    venv: Path
+    wheel: Path
+    sdist: Path
+    env: dict[str, str]
+
+    def vcamd(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(self.venv / "bin" / "vcamd"), *args], env={**self.env, **env},
+                              capture_output=True, text=True, timeout=120, cwd=self.venv)
+
+
+@pytest.fixture(scope="module")
+def installed() -> Iterator[Installed]:
+    root = Path(tempfile.mkdtemp(prefix="vcamd-wheel-"))
+    try:
+        clone = _clone(root)
+        drop = ("VIRTUAL_ENV", "PYTHONPATH", "VCAMD_MODEL_DIR")
+        env = {k: v for k, v in os.environ.items() if k not in drop}
+        home = root / "home"
+        for sub in (".config", ".cache", ".state", "run"):
+            (home / sub).mkdir(parents=True, mode=0o700)
+        env.update(PIP_CACHE_DIR=PIP_CACHE, HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"),
+                   XDG_CACHE_HOME=str(home / ".cache"), XDG_STATE_HOME=str(home / ".state"),
+                   XDG_RUNTIME_DIR=str(home / "run"), VCAMD_INSTANCE=root.name)
+        dist = root / "dist"
+        r = subprocess.run([sys.executable, "-m", "build", "--outdir", str(dist), str(clone)], env=env,
+                           capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+        [wheel], [sdist] = sorted(dist.glob("*.whl")), sorted(dist.glob("*.tar.gz"))
+        venv = root / "venv"
+        subprocess.run(["python3", "-m", "venv", str(venv)], check=True, env=env, timeout=120)
+        r = subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", str(wheel)], env=env,
+                           capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stderr[-3000:]
+        yield Installed(venv, wheel, sdist, env)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_the_built_wheel_works_in_a_fresh_venv(installed: Installed, tmp_path: Path) -> None:
+    """The checks a new user's first minutes make, from the wheel alone (no checkout on its path)."""
+    assert installed.wheel.name == f"vcamd-{__version__}-py3-none-any.whl"
+    assert installed.sdist.name == f"vcamd-{__version__}.tar.gz"
+    r = installed.vcamd("--version")
+    assert (r.returncode, r.stdout) == (0, f"vcamd {__version__}\n"), r.stderr
+    python = str(installed.venv / "bin" / "python")
+    where = subprocess.run([python, "-c", "import vcamd; print(vcamd.__file__)"], capture_output=True,
+                           text=True, env=installed.env, cwd=installed.venv, timeout=60)
+    assert where.stdout.startswith(str(installed.venv)), where.stdout  # the installed copy, not a checkout
+
+    r = installed.vcamd("doctor", VCAMD_MODEL_DIR=str(MODELS))
+    assert r.returncode in (0, 1) and "Traceback" not in r.stderr, r.stderr  # 1: no webcam here
+    assert f"versions: vcamd {__version__}" in r.stdout, r.stdout
+    assert f"ok    model auto: {MODELS}/selfie_segmentation_landscape.tflite" in r.stdout, r.stdout
+
+    r = installed.vcamd("models", "path", VCAMD_MODEL_DIR=str(MODELS))
+    assert r.returncode == 0 and r.stdout.split() == [str(MODELS / "selfie_segmentation_landscape.tflite"),
+                                                      str(MODELS / "selfie_segmentation.tflite")], r
+    with socket.socket() as s:  # offline: a port nobody listens on stands in for the model storage
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}"
+    r = installed.vcamd("models", "fetch", VCAMD_MODEL_BASE_URL=closed)
+    assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
+    assert r.stderr.startswith("vcamd: error: model 'landscape'") and "VCAMD_MODEL_DIR" in r.stderr, r.stderr
+
+    out = tmp_path / "out.jpg"
+    r = installed.vcamd("process", str(AISEGMENT[0]), "-o", str(out), "--effect", "blur", "--no-progress",
+                        VCAMD_MODEL_DIR=str(MODELS))
+    assert r.returncode == 0, r.stderr
+    src, got = cv2.imread(str(AISEGMENT[0])), cv2.imread(str(out))
+    assert got is not None and got.shape == src.shape
+    person = gt_mask(AISEGMENT[0]) > 127
+    assert detail(got, ~person) < 0.5 * detail(src, ~person)  # the background really blurred
+
+    r = installed.vcamd("setup", "--help")
+    assert r.returncode == 0 and "--auto" in r.stdout and "exit status:" in r.stdout
+    # what it writes at run time comes from the installed package: the documented settings file
+    r = installed.vcamd("config", "init", "--config", str(tmp_path / "c.toml"))
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "c.toml").read_text() == (ROOT / "config.example.toml").read_text()
+
+
+def test_the_sdist_carries_the_docs_the_packaging_and_the_tests(installed: Installed) -> None:
+    with tarfile.open(installed.sdist) as tar:
+        names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
+    for needed in ("README.md", "CHANGELOG.md", "config.example.toml", "docs/before-after.png",
+                   "docs/performance.md", "docs/architecture.md", "packaging/linux/vcamd.service",
+                   "packaging/linux/modprobe.d/vcamd-v4l2loopback.conf", "tests/test_cli.py",
+                   "scripts/install-test-deps.sh", "vcamd/commands/__init__.py"):
+        assert needed in names, needed
+    assert not any(n.startswith(("tests/artifacts/", ".venv/")) or "__pycache__" in n for n in names)
+
+
+def test_pip_install_then_doctor_names_pygobject_and_setup_puts_it_in(installed: Installed) -> None:
+    """The wheel installed (not editable, no extras): the doctor names what the desktop path lacks with the
     fix, read from the installed metadata; ``vcamd setup`` then puts it in, and the doctor is content."""
-    clone = _clone(root)
-    venv = root / "venv"
-    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
-    env.update(PIP_CACHE_DIR=PIP_CACHE)
-    subprocess.run(["python3", "-m", "venv", str(venv)], check=True, env=env, timeout=120)
-    subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", str(clone)], check=True, env=env,
-                   timeout=600, capture_output=True)
+    venv, env = installed.venv, installed.env
     vcamd = str(venv / "bin" / "vcamd")
 
     def doctor_line() -> list[str]:

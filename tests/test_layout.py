@@ -1,4 +1,4 @@
-"""The package by role, and imports in one direction (README "How it is built").
+"""The package by role, and imports in one direction (docs/architecture.md, "The layers").
 
 commands -> desktop -> service -> (outputs, engine) -> (config, media) -> (files, errors); the engine's stages
 import none of their siblings (only the shared types and the model files); the frame engine loads no device,

@@ -137,7 +137,10 @@ def running() -> Iterator[Running]:
         cfg = root / "vcamd.toml"
         cfg.write_text(f'[effect]\nname = "color"\ncolor = "{COLOR}"\n[output]\nbackend = "pipewire"\n'
                        f'name = "{NAME}"\n[daemon]\npause_when_unused = true\nidle_fps = 2\n')
-        env = dict(session.env, VCAMD_MODEL_DIR=os.environ["VCAMD_MODEL_DIR"], PYTHONUNBUFFERED="1")
+        # its own "one daemon per user" lock: the conftest's is per test, and other checkouts' runs on this
+        # machine hold the plain one
+        env = dict(session.env, VCAMD_MODEL_DIR=os.environ["VCAMD_MODEL_DIR"], PYTHONUNBUFFERED="1",
+                   VCAMD_INSTANCE=root.name)
         with open(log, "w") as f:
             daemon = subprocess.Popen(
                 [sys.executable, "-m", "vcamd", "run", "--no-tray", "--config", str(cfg), "--camera",

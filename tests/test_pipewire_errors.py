@@ -66,10 +66,14 @@ def test_no_pygobject_is_one_line_with_the_fix(tmp_path: Path) -> None:
 def test_auto_with_neither_output_names_both_fixes(tmp_path: Path) -> None:
     run = _run(tmp_path)  # output.backend = "auto"
     assert run.returncode == 2
-    first = run.stderr.splitlines()[0]
-    assert 'sudo modprobe v4l2loopback video_nr=10 card_label="VBG Camera" exclusive_caps=1' in first
-    assert "or, with no kernel module, a PipeWire camera: no PipeWire daemon" in first
-    assert "systemctl --user enable --now pipewire wireplumber" in first
+    lines = run.stderr.splitlines()  # a short list: one problem and its fix a line
+    assert lines[0] == "vcamd: error: cannot start; what to fix, the most useful first:", run.stderr
+    loopback = next(line for line in lines if "no virtual camera" in line)
+    pw = lines[lines.index(loopback) + 1]
+    assert 'sudo modprobe v4l2loopback video_nr=10 card_label="VBG Camera" exclusive_caps=1' in loopback
+    assert ". or, with no kernel module, a PipeWire camera: no PipeWire daemon" in pw
+    assert "systemctl --user enable --now pipewire wireplumber" in pw
+    assert lines[-1].startswith("to try the effects on a video file meanwhile: vcamd process")
 
 
 def test_pipewire_elsewhere_than_linux_says_so() -> None:

@@ -1,27 +1,27 @@
-"""The ``vcamd`` command: argparse sub-commands, each handed to the module that owns it.
+"""The ``vcamd`` command: the parser built from the table of commands (:mod:`vcamd.commands`), each command
+handed to the module that owns it.
 
-Promises: a :class:`VcamdError` becomes one line ``vcamd: error: ...`` on stderr and exit status 2, never a
-traceback; bare ``vcamd`` (or ``vcamd --config X``) means ``vcamd run``.
+Promises: ``--config`` and ``-v`` work before and after every command; a :class:`VcamdError` becomes one line
+``vcamd: error: ...`` on stderr and exit status 2, never a traceback; a word that is not a command gets the
+nearest ones ("did you mean"); bare ``vcamd`` (or ``vcamd --config X``) means ``vcamd run``. The exit
+statuses are listed in ``--help``.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import logging
 import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from vcamd import __version__
-from vcamd.config import EFFECTS
-from vcamd.errors import Terminated, VcamdError
-
-log = logging.getLogger("vcamd")
-
-Handler = Callable[[argparse.Namespace], int]
+from vcamd.commands import COMMANDS
+from vcamd.errors import Problems, Terminated, VcamdError
 
 
 def _quiet_native_logs() -> None:
@@ -30,115 +30,77 @@ def _quiet_native_logs() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def _lazy(module: str, func: str = "main") -> Handler:
-    def handler(args: argparse.Namespace) -> int:
-        import importlib
-
-        return int(getattr(importlib.import_module(module), func)(args) or 0)
-
-    return handler
+EXIT_STATUSES = """exit status:
+  0  done
+  1  a failure (a check failed, the daemon is not running or did not take a change, a worker failed)
+  2  bad input (a bad option, key, value or file: one line "vcamd: error: ..." on stderr)
+  128+N  stopped by signal N (Ctrl-C: 130)"""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser (also used by the tests and the README)."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", type=Path, help="settings file (default: the user config dir)")
-    common.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)")
+def _global_options(parser: argparse.ArgumentParser, *, after: bool) -> None:
+    """--config and -v, before the command (``after=False``) and after it: a value given after wins, and
+    ``-v`` counts in both places. Their defaults are set once, on the top parser, so a sub-parser never
+    overwrites what was given before the command."""
+    default: object = argparse.SUPPRESS if after else None
+    parser.add_argument("--config", type=Path, default=default,
+                        help="settings file (default: the user config dir)")
+    parser.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS if after else 0,
+                        dest="verbose_after" if after else "verbose", help="more logging (-vv: debug)")
 
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser, built from the table of commands. Only ``command``'s module is imported, to add
+    its own options (no module for "", every module for None): the others' imports cost nothing."""
     p = argparse.ArgumentParser(
         prog="vcamd",
-        description="Virtual camera with background blur/replacement for video calls.",
-        parents=[common],
+        description="Virtual camera with background blur/replacement for video calls. "
+        "With no command, vcamd runs the daemon (vcamd run).",
+        epilog=EXIT_STATUSES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _global_options(p, after=False)
     p.add_argument("--version", action="version", version=f"vcamd {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
-
-    run = sub.add_parser("run", parents=[common], help="run the daemon: webcam -> virtual camera (default)")
-    run.add_argument("--no-tray", action="store_true", help="no tray icon (headless and service use)")
-    run.add_argument("--stats", action="store_true", help="log fps and per-stage ms every 5 s")
-    run.add_argument("--camera", help="camera: index, /dev/videoN, or a video file/URL (overrides config)")
-    run.add_argument("--effect", choices=EFFECTS, help="effect to start with (overrides config)")
-    run.add_argument("--output-backend",
-                     help="auto, v4l2loopback, pipewire or a pyvirtualcam backend (overrides output.backend)")
-    run.set_defaults(handler=_lazy("vcamd.commands.run"))
-
-    proc = sub.add_parser("process", parents=[common], help="apply an effect to image or video files")
-    proc.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="images or videos")
-    proc.add_argument("-o", "--output", type=Path, required=True, help="output file, or folder for several")
-    proc.add_argument("--effect", choices=EFFECTS, help="default: from --background, else the config's")
-    proc.add_argument("--background", help="image, video or folder for image/video/slideshow")
-    proc.add_argument("--color", help="colour for color/mask, #rrggbb")
-    proc.add_argument("--blur-strength", type=int, help="1..100")
-    proc.add_argument("--mirror", action="store_true", help="flip left-right")
-    proc.add_argument("--model", help="auto (by the picture's shape), landscape, general, or a .tflite path")
-    proc.add_argument("--no-progress", action="store_true", help="no progress bar")
-    proc.set_defaults(handler=_lazy("vcamd.commands.process"))
-
-    bench = sub.add_parser("bench", parents=[common], help="time vcamd against the naive pipeline")
-    bench.add_argument("--size", default="1280x720", help="WIDTHxHEIGHT (default 1280x720)")
-    bench.add_argument("--effect", choices=EFFECTS, default="blur")
-    bench.add_argument("--frames", type=int, default=200)
-    bench.add_argument("--model", default="auto")
-    bench.add_argument("--json", action="store_true", help="print one JSON object")
-    bench.set_defaults(handler=_lazy("vcamd.commands.bench"))
-
-    dev = sub.add_parser("devices", parents=[common], help="list cameras and virtual cameras")
-    dev.set_defaults(handler=_lazy("vcamd.commands.doctor", "devices_main"))
-
-    doc = sub.add_parser("doctor", parents=[common], help="check the set-up and print a fix for each problem")
-    doc.set_defaults(handler=_lazy("vcamd.commands.doctor"))
-
-    setup = sub.add_parser("setup", parents=[common],
-                           help="Linux desktop: install what the tray and the PipeWire camera need")
-    setup.add_argument("--auto", action="store_true", help="only on a desktop, quietly (make run uses it)")
-    setup.add_argument("--yes", action="store_true", help="run the package manager with sudo without asking")
-    setup.set_defaults(handler=_lazy("vcamd.commands.setup"))
-
-    cfg = sub.add_parser("config", parents=[common], help="the settings file: init, path, check, show")
-    cfg.add_argument("action", choices=["init", "path", "check", "show"])
-    cfg.add_argument("--force", action="store_true", help="init: overwrite an existing file")
-    cfg.set_defaults(handler=_lazy("vcamd.commands.config"))
-
-    auto = sub.add_parser("autostart", parents=[common], help="start at login: enable, disable, status")
-    auto.add_argument("action", choices=["enable", "disable", "status"])
-    auto.add_argument("--systemd", action="store_true", help="Linux: a systemd user unit, not XDG autostart")
-    auto.set_defaults(handler=_lazy("vcamd.desktop.autostart", "cli_main"))
-
-    ctl = "vcamd.commands.control"
-    st = sub.add_parser("set", parents=[common], help="change settings; a running vcamd applies them")
-    st.add_argument("pairs", nargs="+", metavar="KEY VALUE", help="e.g. effect.name desaturate")
-    st.set_defaults(handler=_lazy(ctl, "set_main"))
-    eff = sub.add_parser("effect", parents=[common], help="switch effect (blur, image, desaturate, ...)")
-    eff.add_argument("name", help=", ".join(EFFECTS))  # checked as the file is: one line if bad
-    eff.set_defaults(handler=_lazy(ctl, "effect_main"))
-    for name, text in (("next", "the next background picture"), ("pause", "camera paused (privacy on)"),
-                       ("resume", "camera back on (privacy off)")):
-        sub.add_parser(name, parents=[common], help=f"running vcamd: {text}").set_defaults(
-            handler=_lazy(ctl, "daemon_main"))
-    stat = sub.add_parser("status", parents=[common], help="running vcamd: its status line")
-    stat.add_argument("--json", action="store_true", help="all of its status as one JSON object")
-    stat.set_defaults(handler=_lazy(ctl, "status_main"))
-
-    mod = sub.add_parser("models", parents=[common], help="segmentation models: list, path, fetch")
-    mod.add_argument("action", choices=["list", "path", "fetch"])
-    mod.add_argument("name", nargs="?", default="auto", help="auto (both built-in models), a name, or a path")
-    mod.set_defaults(handler=_models)
+    for name, entry in COMMANDS.items():
+        cp = sub.add_parser(name, help=entry.summary, description=entry.summary, epilog=EXIT_STATUSES,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+        _global_options(cp, after=True)
+        if command is None or name == command:
+            entry.load().add_arguments(cp)
     return p
 
 
-def _models(args: argparse.Namespace) -> int:
-    from vcamd.engine import models
+def _with_command(argv: list[str]) -> tuple[list[str], str]:
+    """``argv`` with ``run`` put first when it names no command (bare ``vcamd``, ``vcamd --config X``,
+    ``vcamd --no-tray``), and the command ("" for the top level's --help and --version); a word that is
+    not a command is refused with the nearest ones."""
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in ("-h", "--help", "--version"):
+            return argv, ""
+        if arg == "--config":
+            i += 2
+        elif arg.startswith("--config=") or arg == "--verbose" or set(arg) == {"-", "v"}:
+            i += 1
+        elif arg.startswith("-"):  # an option of run's
+            return ["run", *argv], "run"
+        elif arg in COMMANDS:
+            return argv, arg
+        else:
+            near = difflib.get_close_matches(arg, COMMANDS, n=3)
+            hint = f"; did you mean {' or '.join(near)}?" if near else f"; commands: {', '.join(COMMANDS)}"
+            raise VcamdError(f"no command {arg!r}{hint} (vcamd --help lists them)")
+    return ["run", *argv], "run"
 
-    if args.action == "list":
-        for name, info in models.MODELS.items():
-            found = models.find(name)
-            w, h = info.input_size
-            log.info("%-10s %dx%d  %s", name, w, h, found or "not downloaded")
-        return 0
-    names = list(models.MODELS) if args.name == models.AUTO else [args.name]
-    for name in names:
-        sys.stdout.write(f"{models.resolve(name, allow_download=args.action == 'fetch')}\n")
-    return 0
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    """The command line as a Namespace: ``command``, ``config`` (the one given last), ``verbose`` (every
+    ``-v``, before and after the command) and the command's own options. Bad options exit 2 (argparse)."""
+    argv, command = _with_command(argv)
+    args = build_parser(command).parse_args(argv)
+    args.verbose += getattr(args, "verbose_after", 0)
+    return args
 
 
 def setup_logging(verbose: int) -> None:
@@ -166,16 +128,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``vcamd`` command; returns the exit status (128 + N after signal N)."""
     terminate_on_signals()
     _quiet_native_logs()
-    args_list = list(sys.argv[1:] if argv is None else argv)
-    if not args_list or (args_list[0].startswith("-") and args_list[0] not in ("-h", "--help", "--version")):
-        args_list.insert(0, "run")
-    parser = build_parser()
-    args = parser.parse_args(args_list)
-    setup_logging(args.verbose)
     try:
-        return int(args.handler(args))
+        args = parse(list(sys.argv[1:] if argv is None else argv))
     except VcamdError as e:
         sys.stderr.write(f"vcamd: error: {e}\n")
+        return 2
+    setup_logging(args.verbose)
+    try:
+        return int(COMMANDS[args.command].load().main(args))
+    except VcamdError as e:
+        sys.stderr.write(f"vcamd: error: {e.report() if isinstance(e, Problems) else e}\n")
         return 2
     except KeyboardInterrupt:
         return 130

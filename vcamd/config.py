@@ -13,6 +13,7 @@ Promises:
 
 from __future__ import annotations
 
+import difflib
 import re
 import sys
 import textwrap
@@ -241,15 +242,16 @@ def _describe(err: ValidationError, where: str, data: dict[str, Any] | None = No
     key = ".".join(str(p) for p in e["loc"])
     value = e.get("input")
     if e["type"] == "extra_forbidden":
-        return f"{where}: unknown key {key} = {value!r} (a typo?); {_known_keys(e['loc'][:-1])}"
+        hint = _did_you_mean(e["loc"])
+        return f"{where}: unknown key {key} = {value!r}{hint}; {_known_keys(e['loc'][:-1])}"
     msg = e["msg"]
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
     return f"{where}: {key} = {value!r} is invalid: {msg}"
 
 
-def _known_keys(loc: tuple[int | str, ...]) -> str:
-    """``"effect takes: name, blur_strength, ..."`` for the section at ``loc`` (the top level if empty)."""
+def _section(loc: tuple[int | str, ...]) -> type[BaseModel]:
+    """The settings model of the section at ``loc`` (the whole file if empty)."""
     model: type[BaseModel] = Config
     for part in loc:
         field = model.model_fields.get(str(part))
@@ -257,8 +259,19 @@ def _known_keys(loc: tuple[int | str, ...]) -> str:
         if not (isinstance(sub, type) and issubclass(sub, BaseModel)):
             break
         model = sub
+    return model
+
+
+def _known_keys(loc: tuple[int | str, ...]) -> str:
+    """``"effect takes: name, blur_strength, ..."`` for the section at ``loc`` (the top level if empty)."""
     where = ".".join(str(p) for p in loc) or "the file"
-    return f"{where} takes: {', '.join(model.model_fields)}"
+    return f"{where} takes: {', '.join(_section(loc).model_fields)}"
+
+
+def _did_you_mean(loc: tuple[int | str, ...]) -> str:
+    """``" (did you mean effect.name?)"`` for the unknown key at ``loc``; ``" (a typo?)"`` if none is near."""
+    near = difflib.get_close_matches(str(loc[-1]), _section(loc[:-1]).model_fields, n=1)
+    return f" (did you mean {'.'.join([*map(str, loc[:-1]), near[0]])}?)" if near else " (a typo?)"
 
 
 def validate(data: dict[str, Any], where: str = "config") -> Config:
@@ -302,7 +315,10 @@ def apply_changes(cfg: Config, changes: dict[str, Any]) -> Config:
     for dotted, value in changes.items():
         section, _, key = dotted.partition(".")
         if section not in data or not key:
-            raise ConfigError(f"unknown setting '{dotted}'; settings are SECTION.KEY, {_known_keys(())}")
+            near = difflib.get_close_matches(section, data, n=1) if key else []
+            hint = f" (did you mean {near[0]}.{key}?)" if near else ""
+            raise ConfigError(f"unknown setting '{dotted}'{hint}; settings are SECTION.KEY, "
+                              f"{_known_keys(())}")
         data[section][key] = value
     return validate(data, "setting")
 

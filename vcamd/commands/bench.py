@@ -16,14 +16,18 @@ Promises:
 - ``--json`` prints one object with exactly the keys ``size``, ``effect``, ``frames``, ``vcamd`` and ``naive``
   (each ``{"wall_ms_median", "cpu_ms_per_frame"}``), ``cpu_ratio`` (the median over rounds of naive CPU /
   vcamd CPU), ``cpu_ratio_min``, ``cpu_ratio_max`` and ``rounds``.
+- ``--out FILE`` also writes that object, with the per-stage times and the frames' source, into FILE with the
+  machine it ran on (:func:`save_result`; the benchmarks in benchmarks/ write their results the same way).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
+import platform
 import statistics
 import sys
 import tempfile
@@ -37,7 +41,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from vcamd import config
+from vcamd import __version__, config, files
 from vcamd.config import Config
 from vcamd.engine import effects, models
 from vcamd.engine.matte import EMPTY
@@ -311,6 +315,41 @@ def format_report(result: dict[str, Any], stages: dict[str, float], source: str)
     )
 
 
+def machine() -> dict[str, Any]:
+    """What a figure depends on besides the code: the CPU, its cores, the OS, Python and OpenCV, the load."""
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        names = [ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                 if ln.startswith("model name")]
+        cpu = names[0] if names else cpu
+    load = ""
+    with contextlib.suppress(OSError):
+        load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    return {"cpu": cpu, "cores": os.cpu_count(), "os": f"{platform.system()} {platform.release()}",
+            "python": platform.python_version(), "opencv": cv2.__version__, "load_1_5_15": load}
+
+
+def save_result(path: Path, benchmark: str, result: Any) -> Path:
+    """Write ``result`` as JSON to ``path`` (folders made), with the benchmark's name, the command line, the
+    time (UTC), vcamd's version and :func:`machine`: the file docs/performance.md cites for a figure."""
+    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    doc = {"benchmark": benchmark, "argv": sys.argv[1:], "when": when, "vcamd": __version__,
+           "machine": machine(), "result": result}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    files.atomic_write(path, json.dumps(doc, indent=2) + "\n")
+    return path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--size", default="1280x720", help="WIDTHxHEIGHT (default 1280x720)")
+    parser.add_argument("--effect", choices=config.EFFECTS, default="blur")
+    parser.add_argument("--frames", type=int, default=200)
+    parser.add_argument("--model", default="auto")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--out", type=Path, metavar="FILE",
+                        help="also write the JSON object (with the machine it ran on) to FILE")
+
+
 def main(args: argparse.Namespace) -> int:
     """``vcamd bench``: prints the table (or ``--json``); 0 on success."""
     size = parse_size(args.size)
@@ -320,4 +359,6 @@ def main(args: argparse.Namespace) -> int:
     cfg = config.apply_changes(cfg, {"effect.name": args.effect, "segmentation.model": args.model})
     result, stages, source = run(cfg, size, args.frames)
     sys.stdout.write(json.dumps(result) + "\n" if args.json else format_report(result, stages, source))
+    if args.out:
+        save_result(args.out, "vcamd bench", {**result, "stages_ms": stages, "source": source})
     return 0

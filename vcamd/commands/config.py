@@ -48,6 +48,11 @@ def check_files(cfg: config.Config) -> None:
         models.resolve(cfg.segmentation.model, allow_download=False)
 
 
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=["init", "path", "check", "show"])
+    parser.add_argument("--force", action="store_true", help="init: overwrite an existing file")
+
+
 def main(args: argparse.Namespace) -> int:
     path = config.path_or_default(args.config)
     if args.action == "init":

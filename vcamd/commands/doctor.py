@@ -1,7 +1,6 @@
-"""``vcamd devices`` and ``vcamd doctor``: what is plugged in, and whether the set-up can work.
+"""``vcamd doctor``: whether the set-up can work, with a fix for each problem.
 
 Promises (the report on stdout is the product):
-- ``devices`` lists the cameras and the virtual cameras, marking the ones the settings use.
 - ``doctor`` checks the settings file, the webcam, the v4l2loopback module, a device with the label
   ``output.name``, its exclusive_caps, access to it (video group), the PipeWire camera (GStreamer for
   Python, its PipeWire plugin, the daemon, pw-dump, the node once vcamd runs), the model, the desktop's tray
@@ -218,8 +217,12 @@ def _versions() -> Check:
     return Check(None, "versions: " + " · ".join(parts))
 
 
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``doctor`` takes only the global options."""
+
+
 def main(args: argparse.Namespace) -> int:
-    """``vcamd doctor``."""
+    """``vcamd doctor``: the report; 1 if a check failed, else 0."""
     _, cfg, first = _settings(args)
     checks = [first]
     if cfg is not None:
@@ -244,49 +247,3 @@ def main(args: argparse.Namespace) -> int:
     checks += [_opencv(), _daemon(), _versions()]
     sys.stdout.write("".join(c.text() for c in checks))
     return 1 if any(c.ok is False for c in checks) else 0
-
-
-def devices_main(args: argparse.Namespace) -> int:
-    """``vcamd devices``."""
-    try:
-        cfg = config.load(args.config)
-    except VcamdError:
-        cfg = config.Config()
-    lines = []
-    if sys.platform.startswith("linux"):
-        found = v4l2loopback.devices()
-        used = capture.parse_source(cfg.camera.device).path
-        lines.append("cameras:")
-        lines += [f"  {d.path}  {d.label}{'  <- camera.device' if d.path == used else ''}"
-                  for d in found if not d.loopback] or ["  none (no webcam is plugged in)"]
-        lines.append("virtual cameras (v4l2loopback):")
-        lines += [f'  {d.path}  "{d.label}"{"  <- output.name" if d.label == cfg.output.name else ""}'
-                  for d in found if d.loopback] or [f"  none; {v4l2loopback.load_hint(cfg.output.name)}"]
-        lines.append("PipeWire cameras (Video/Source nodes):")
-        why = pipewire.unavailable()
-        nodes = pipewire.camera_nodes() if not why else []
-        lines += [f'  node {n.id}  "{n.description}"  ({n.name})'
-                  f'{"  <- output.name" if n.description == cfg.output.name else ""}' for n in nodes] or [
-            f"  none; {why}" if why else "  none (vcamd makes one while it runs with output.backend = auto "
-            "or pipewire)" if shutil.which("pw-dump") else f"  cannot list them: {pipewire.MONITOR_FIX}"]
-    else:
-        lines.append("cameras (by index):")
-        lines += [f"  {i}  {w}x{h}" for i, w, h in _probe_indices()] or ["  none found"]
-        from pyvirtualcam.camera import BACKENDS
-
-        lines.append(f"virtual camera backends: {', '.join(sorted(BACKENDS)) or 'none'}")
-    sys.stdout.write("\n".join(lines) + "\n")
-    return 0
-
-
-def _probe_indices(count: int = 5) -> list[tuple[int, int, int]]:
-    """Cameras 0..count-1 that open, with their default size (Windows and macOS have no device list)."""
-    import cv2
-
-    found = []
-    for i in range(count):
-        cap = cv2.VideoCapture(i)
-        if cap.isOpened():
-            found.append((i, int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))))
-        cap.release()
-    return found

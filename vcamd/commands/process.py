@@ -177,6 +177,20 @@ def process_video(job: Job, cfg: Config, hide_progress: bool = False) -> int:
     return n
 
 
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="images or videos")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="output file, or folder for several")
+    parser.add_argument("--effect", choices=config.EFFECTS,
+                        help="default: from --background, else the config's")
+    parser.add_argument("--background", help="image, video or folder for image/video/slideshow")
+    parser.add_argument("--color", help="colour for color/mask, #rrggbb")
+    parser.add_argument("--blur-strength", type=int, help="1..100")
+    parser.add_argument("--mirror", action="store_true", help="flip left-right")
+    parser.add_argument("--model",
+                        help="auto (by the picture's shape), landscape, general, or a .tflite path")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
 def main(args: argparse.Namespace) -> int:
     """``vcamd process``: exit status 0, or a VcamdError for cli.main to report."""
     cfg = settings(args)

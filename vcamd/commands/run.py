@@ -143,6 +143,15 @@ def _command_socket(daemon: Daemon) -> ControlServer | None:
     return server
 
 
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-tray", action="store_true", help="no tray icon (headless and service use)")
+    parser.add_argument("--stats", action="store_true", help="log fps and per-stage ms every 5 s")
+    parser.add_argument("--camera", help="camera: index, /dev/videoN, or a video file/URL (overrides config)")
+    parser.add_argument("--effect", choices=config.EFFECTS, help="effect to start with (overrides config)")
+    parser.add_argument("--output-backend", help="auto, v4l2loopback, pipewire or a pyvirtualcam backend "
+                        "(overrides output.backend)")
+
+
 def main(args: argparse.Namespace) -> int:
     """``vcamd run``: run until SIGINT/SIGTERM/SIGHUP or the tray's Quit; 0 on a clean stop.
 

@@ -329,6 +329,11 @@ def doctor_check() -> tuple[bool | None, str, str]:
     return False, report.what(), report.fix()
 
 
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--auto", action="store_true", help="only on a desktop, quietly (make run uses it)")
+    parser.add_argument("--yes", action="store_true", help="run the package manager with sudo without asking")
+
+
 def main(args: argparse.Namespace) -> int:
     """``vcamd setup``: 0 when everything is there afterwards, else 1; ``--auto`` (``make run``): off a
     desktop nothing at all, and always 0 (``vcamd run``, next, says in one line what still lacks)."""

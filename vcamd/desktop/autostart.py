@@ -1,5 +1,6 @@
 """Start vcamd at login: XDG autostart or a systemd user unit on Linux, a LaunchAgent on macOS, the Run key
-on Windows. Shared by ``vcamd autostart`` and the tray's "Start at login" item.
+on Windows. Shared by ``vcamd autostart`` (:mod:`vcamd.commands.autostart`) and the tray's "Start at login"
+item.
 
 Promises:
 - ``enable``, ``disable`` and ``is_enabled`` are idempotent and only touch the current user's files.
@@ -12,7 +13,6 @@ Promises:
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import logging
 import os
@@ -286,19 +286,3 @@ def is_enabled(platform: str = sys.platform) -> bool:
 def config_args(path: Path) -> list[str]:
     """``--config PATH`` for the login command when ``path`` is not the user's default settings file."""
     return [] if Path(path) == config.default_path() else ["--config", str(path)]
-
-
-def cli_main(args: argparse.Namespace) -> int:
-    """``vcamd autostart enable|disable|status [--systemd]``: prints what it did or what is on."""
-    extra = ["--config", str(Path(args.config).expanduser().resolve())] if args.config else []
-    if args.action == "enable":
-        m = enable(systemd=args.systemd, extra=extra)
-        sys.stdout.write(f"autostart enabled ({m.name}): {m.path}\n")
-    elif args.action == "disable":
-        off = disable()
-        sys.stdout.write("".join(f"autostart disabled ({m.name}): removed {m.path}\n" for m in off)
-                         or "autostart was already disabled\n")
-    else:
-        for m in methods(extra).values():
-            sys.stdout.write(f"{m.name}: {'enabled' if m.is_enabled() else 'disabled'}  {m.path}\n")
-    return 0

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 #: The StatusNotifierItem host's bus name, and the XEmbed tray's selection (screen number appended).
 SNI_WATCHER = "org.kde.StatusNotifierWatcher"
 XEMBED_SELECTION = "_NET_SYSTEM_TRAY_S"
-#: What controls vcamd without a tray (the README's "Control without a tray").
+#: What controls vcamd without a tray (the README's "The command line").
 CLI_CONTROL = ("vcamd effect blur|image|desaturate|color|none, vcamd next, vcamd pause, vcamd resume, "
                "vcamd status, vcamd set KEY VALUE")
 NO_HOST = ("no tray: this desktop shows no tray icons (no StatusNotifierWatcher on the session bus, no "

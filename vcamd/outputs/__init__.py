@@ -26,7 +26,7 @@ from typing import Protocol
 import numpy as np
 
 from vcamd.config import OutputSettings
-from vcamd.errors import VcamdError
+from vcamd.errors import Problems, VcamdError
 from vcamd.outputs import pipewire, v4l2loopback
 
 log = logging.getLogger(__name__)
@@ -96,8 +96,8 @@ def targets(settings: OutputSettings, platform: str = sys.platform) -> list[Targ
         both = [Target("v4l2loopback", found.path)] if found else []
         both += [] if why else [Target(PIPEWIRE, None)]
         if not both:
-            raise VcamdError(f"{missing_loopback(settings.name)}; or, with no kernel module, a PipeWire "
-                             f"camera: {why.removeprefix('PipeWire camera: ')}")
+            raise Problems([missing_loopback(settings.name), "or, with no kernel module, a PipeWire camera: "
+                            f"{why.removeprefix('PipeWire camera: ')}"])
         if not found:
             log.info('no v4l2loopback device "%s": the PipeWire camera only (apps that read /dev/video* '
                      'do not see it)', settings.name)

@@ -52,7 +52,7 @@ from vcamd import config, files, outputs
 from vcamd.config import Config, ConfigError
 from vcamd.engine import effects
 from vcamd.engine.pipeline import Pipeline
-from vcamd.errors import VcamdError
+from vcamd.errors import Problems, VcamdError
 from vcamd.outputs import Output
 from vcamd.service import camera, capture, cards, memory
 from vcamd.service.control import State, Status
@@ -150,7 +150,8 @@ class Daemon:
 
     @staticmethod
     def _preflight(cfg: Config) -> None:
-        """Raise one error naming everything that is clearly missing: the webcam, the virtual camera."""
+        """Raise one :class:`Problems` naming everything that is clearly missing, one line each with its fix:
+        the webcam first (nothing works without it), then the virtual camera (v4l2loopback, then PipeWire)."""
         problems = []
         why = capture.missing_reason(cfg.camera.device, cfg.output.name)
         if why and capture.parse_source(cfg.camera.device).kind == "file":
@@ -160,10 +161,12 @@ class Daemon:
                             "file; vcamd devices lists them")
         try:
             outputs.resolve(cfg.output)
+        except Problems as e:
+            problems += e.lines
         except VcamdError as e:
             problems.append(str(e))
         if problems:
-            raise VcamdError("; ".join(problems) + "\n" + TRY_WITHOUT)
+            raise Problems(problems, TRY_WITHOUT)
 
     def _open_output(self, cfg: Config) -> None:
         """Open the virtual camera at output.* (zeros: the camera's size and rate, aspect kept)."""
