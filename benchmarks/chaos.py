@@ -181,7 +181,7 @@ class Chaos:
 
     def next_spam(self, daemon: Any) -> None:
         for _ in range(20):
-            daemon.next_background()
+            daemon.step_background(1)
 
     def output_reopen(self, daemon: Any) -> None:
         self.settings["output"]["fps"] = 30.0 if self.settings["output"].get("fps", 0.0) == 0.0 else 0.0

@@ -144,6 +144,11 @@ def test_commands_drive_the_running_daemon(tmp_path: Path, capsys: pytest.Captur
         vcamd(capsys, "next")
         assert "b-doctor.jpg" in config.read_text()
         seconds_until(d, lambda f: float(np.abs(f.astype(int) - first.astype(int)).mean()) > 20, time.time())
+        # vcamd prev: back to the first picture (the tray's Previous)
+        r = vcamd(capsys, "prev")
+        assert r.returncode == 0 and r.stdout.startswith("live · image"), r.stdout + r.stderr
+        assert "a-office.jpg" in config.read_text()
+        seconds_until(d, lambda f: float(np.abs(f.astype(int) - first.astype(int)).mean()) < 10, time.time())
 
         # bad key, bad value: one line, exit 2, the file untouched (byte for byte)
         before = config.read_bytes()
@@ -181,7 +186,7 @@ def test_without_a_daemon(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
                                 "it applies this when it starts")
     line = f'backgrounds_dir = "{tmp_path / "backgrounds"}"\n'
     assert config.read_text() == before.replace(line, f"{line}blur_strength = 90\n")  # one line added
-    for cmd in ("next", "pause", "resume", "status"):
+    for cmd in ("next", "prev", "pause", "resume", "status"):
         r = vcamd(capsys, cmd)
         assert (r.returncode, r.stdout) == (1, ""), (cmd, r)
         assert r.stderr == "vcamd is not running (start it with: vcamd run)\n"

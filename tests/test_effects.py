@@ -244,10 +244,10 @@ def test_slideshow_interval_next_and_previous(tmp_path: Path) -> None:
 
     assert [shown(t) for t in (0.0, 1.9, 2.1, 4.5, 6.2)] == [colours[0], colours[0], colours[1], colours[2],
                                                              colours[0]]
-    show.next()  # type: ignore[attr-defined]
+    show.step(1)
     assert shown(6.3) == colours[1]
-    show.previous()  # type: ignore[attr-defined]
-    show.previous()  # type: ignore[attr-defined]
+    show.step(-1)
+    show.step(-1)
     assert shown(6.4) == colours[2]
 
 

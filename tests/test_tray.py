@@ -274,10 +274,14 @@ def test_menu_items_drive_the_control(desktop: Desktop, daemon: Daemon, config_f
         assert control.settings().effect.background == str(backgrounds[1])
         click(tray, "Background", "Next")  # wraps around the folder
         assert control.settings().effect.background == str(backgrounds[0])
+        click(tray, "Background", "Previous")  # and back
+        assert control.settings().effect.background == str(backgrounds[1])
         control.apply({"effect.name": "slideshow"})
         click(tray, "Background", "Next")  # a slideshow steps itself
         slideshow = daemon.pipeline.effect if daemon.pipeline else None
         assert isinstance(slideshow, effects.SlideshowEffect) and slideshow.offset == 1
+        click(tray, "Background", "Previous")
+        assert slideshow.offset == 0
         assert control.settings().effect.name == "slideshow"
 
         click(tray, "Blur strength", "Strong")

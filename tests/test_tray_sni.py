@@ -58,7 +58,7 @@ GTK_MENU = textwrap.dedent("""
             pass
         def apply(self, changes):  # the menu is only built here, never clicked
             raise AssertionError(changes)
-        next_background = previous_background = stop = apply
+        step_background = stop = apply
 
     from gi.repository import Gtk
 

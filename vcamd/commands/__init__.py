@@ -42,6 +42,7 @@ COMMANDS: dict[str, Command] = {
     "effect": Command("vcamd.commands.effect", "switch effect (blur, image, desaturate, ...)"),
     "set": Command("vcamd.commands.set", "change settings; a running vcamd applies them"),
     "next": Command("vcamd.commands.control", "running vcamd: the next background picture"),
+    "prev": Command("vcamd.commands.control", "running vcamd: the previous background picture"),
     "pause": Command("vcamd.commands.control", "running vcamd: camera paused (privacy on)"),
     "resume": Command("vcamd.commands.control", "running vcamd: camera back on (privacy off)"),
     "status": Command("vcamd.commands.status", "running vcamd: its status line"),

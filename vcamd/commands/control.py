@@ -1,5 +1,6 @@
-"""``vcamd next`` / ``pause`` / ``resume``: the tray's Next and Pause camera on / off, asked of the running
-daemon over its socket (:mod:`vcamd.service.control_socket`; ``daemon.privacy`` is saved in the file).
+"""``vcamd next`` / ``prev`` / ``pause`` / ``resume``: the tray's Next, Previous and Pause camera on / off,
+asked of the running daemon over its socket (:mod:`vcamd.service.control_socket`; ``daemon.privacy`` is
+saved in the file).
 
 Promises: each prints the daemon's status line after it (``pause`` / ``resume`` once the new state shows,
 at most STATE_WAIT seconds). No daemon running: one line on stderr, exit 1 (:func:`not_running`, which
@@ -26,11 +27,11 @@ def not_running(e: NotRunning) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``next``, ``pause`` and ``resume`` take no arguments of their own."""
+    """``next``, ``prev``, ``pause`` and ``resume`` take no arguments of their own."""
 
 
 def main(args: argparse.Namespace) -> int:
-    """``vcamd next | pause | resume``: ask the running daemon, then print its status line."""
+    """``vcamd next | prev | pause | resume``: ask the running daemon, then print its status line."""
     cmd = args.command
     try:
         reply = control_socket.request(cmd)

@@ -8,7 +8,7 @@ Promises:
 - ``run()`` blocks until the Quit item (which also calls ``control.stop()``) or ``stop()``; ``stop()`` may be
   called from any thread, before or during ``run()``. An exception in pystray's set-up thread is logged and
   ends the tray (``run()`` returns, :attr:`Tray.failed` is True): it never leaves ``run()`` blocked.
-- Every menu choice goes through ``control.apply`` (or ``next_background`` / ``stop``) and so applies at once
+- Every menu choice goes through ``control.apply`` (or ``step_background`` / ``stop``) and so applies at once
   and is saved to the settings file with its comments kept. A choice that fails (a :class:`VcamdError`) is
   logged and shown in the status line; the tray keeps running.
 - The icon (see :mod:`vcamd.desktop.icons`) follows the daemon's state from ``control.subscribe``; the status
@@ -203,9 +203,10 @@ class Tray:
         """Switch effect; Replace with no background set takes the first image of the backgrounds folder."""
         self._control.apply(ctl.effect_changes(self._control.settings(), name, self._backgrounds()))
 
-    def next_background(self) -> None:
-        """The slideshow's next image, or else the image after the current one in the backgrounds folder."""
-        ctl.next_background(self._control)
+    def step_background(self, n: int) -> None:
+        """The slideshow's ``n``-th next (negative: previous) image, or else the one ``n`` after the current
+        image in the backgrounds folder."""
+        ctl.step_background(self._control, n)
 
     def toggle_autostart(self) -> None:
         """Start at login on or off, with the same code as ``vcamd autostart``."""
@@ -251,7 +252,8 @@ class Tray:
             if not images:
                 yield item("No images: set effect.backgrounds_dir", None, enabled=False)
             yield sep
-            yield item("Next", act(self.next_background))
+            yield item("Previous", act(self.step_background, -1))
+            yield item("Next", act(self.step_background, 1))
 
         return ps.Menu(
             item(lambda _: self.status_line(), None, enabled=False),

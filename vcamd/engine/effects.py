@@ -300,14 +300,6 @@ class SlideshowEffect(Effect):
         """Show the image ``n`` after (negative: before) the current one now."""
         self.offset += n
 
-    def next(self) -> None:
-        """Show the following image now."""
-        self.step(1)
-
-    def previous(self) -> None:
-        """Show the preceding image now."""
-        self.step(-1)
-
     def render(self, frame: np.ndarray, matte: MatteResult, t: float) -> np.ndarray:
         if self._t0 is None:
             self._t0 = t

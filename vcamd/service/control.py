@@ -7,7 +7,7 @@ Promises:
 - ``apply(changes)`` validates dotted-key changes, switches the running pipeline between frames, and writes
   them back to the settings file with its comments kept, so the file watcher then sees nothing to do. A bad
   change raises :class:`~vcamd.errors.VcamdError` and leaves both the stream and the file as they were.
-- :func:`effect_changes` and :func:`next_background` are the tray's Effect and Next choices as plain
+- :func:`effect_changes` and :func:`step_background` are the tray's Effect, Next and Previous choices as plain
   functions, so the tray, ``vcamd effect`` and ``vcamd next`` do the same thing.
 """
 
@@ -84,12 +84,8 @@ class Control(Protocol):
         """Apply dotted-key changes live and save them; raises VcamdError (nothing changed) if bad."""
         ...
 
-    def next_background(self) -> None:
-        """Slideshow: show the next image now (no-op for other effects)."""
-        ...
-
-    def previous_background(self) -> None:
-        """Slideshow: show the previous image now (no-op for other effects)."""
+    def step_background(self, n: int) -> None:
+        """Slideshow: show the ``n``-th next (negative: previous) image now (no-op for other effects)."""
         ...
 
     def stop(self) -> None:
@@ -113,19 +109,20 @@ def effect_changes(cfg: Config, name: str, images: list[Path]) -> dict[str, Any]
     return changes
 
 
-def next_background(control: Control) -> None:
-    """The slideshow's next picture, or else the picture after the current one in the backgrounds folder.
+def step_background(control: Control, n: int) -> None:
+    """The slideshow's ``n``-th next (negative: previous) picture, or else the picture ``n`` after the current
+    one in the backgrounds folder, going round (the tray's Next and Previous, ``vcamd next`` and ``prev``).
 
     Raises VcamdError (one line, the fix) when there is no folder of pictures to step through.
     """
     eff = control.settings().effect
     if eff.name == "slideshow":
-        control.next_background()
+        control.step_background(n)
         return
     images = control.backgrounds()
     if not images:
         raise VcamdError(f"no images in effect.backgrounds_dir ({eff.backgrounds_dir or 'not set'}); "
                          "set it to a folder of pictures")
     current = Path(eff.background) if eff.background else None
-    i = images.index(current) + 1 if current in images else 0
+    i = images.index(current) + n if current in images else (0 if n > 0 else -1)
     control.apply({"effect.name": "image", "effect.background": str(images[i % len(images)])})

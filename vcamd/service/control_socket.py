@@ -1,4 +1,5 @@
-"""The running daemon's command socket: ``vcamd next`` / ``pause`` / ``resume`` / ``status`` reach it here.
+"""The running daemon's command socket: ``vcamd next`` / ``prev`` / ``pause`` / ``resume`` / ``status`` reach
+it here.
 
 Promises:
 - :class:`ControlServer` listens on a unix socket in the user's runtime folder (:func:`socket_path`, beside
@@ -8,7 +9,8 @@ Promises:
   wakes it; ``close()`` stops it within half a second and removes the socket (only if it is still its own).
 - It drives the daemon only through :class:`~vcamd.service.control.Control`.
 - The protocol is one JSON line each way per connection. Requests: ``{"cmd": "status"}``, ``{"cmd":
-  "next"}``, ``{"cmd": "pause"}``, ``{"cmd": "resume"}``, ``{"cmd": "get", "keys": ["effect.name"]}``.
+  "next"}``, ``{"cmd": "prev"}``, ``{"cmd": "pause"}``, ``{"cmd": "resume"}``, ``{"cmd": "get", "keys":
+  ["effect.name"]}``.
   Replies: ``{"ok": true, "line": STATUS_LINE, "status": {...}, "config": PATH}`` (``"values"`` too for
   ``get``), or ``{"ok": false, "error": ONE_LINE}``.
 - :func:`request` is the client: it returns the reply, raises :class:`NotRunning` (one line) when no daemon
@@ -41,6 +43,8 @@ log = logging.getLogger(__name__)
 SOCKET_NAME = "control.sock"
 MAX_REQUEST = 64 * 1024
 CLIENT_TIMEOUT = 5.0
+#: The background-stepping requests and how far each steps.
+STEPS = {"next": 1, "prev": -1}
 
 
 class NotRunning(VcamdError):
@@ -70,8 +74,8 @@ def answer(control: Control, request: dict[str, Any]) -> dict[str, Any]:
     cmd = request.get("cmd")
     try:
         reply: dict[str, Any] = {}
-        if cmd == "next":
-            ctl.next_background(control)
+        if cmd in STEPS:
+            ctl.step_background(control, STEPS[cmd])
         elif cmd in ("pause", "resume"):
             control.apply({"daemon.privacy": cmd == "pause"})
         elif cmd == "get":
@@ -81,7 +85,8 @@ def answer(control: Control, request: dict[str, Any]) -> dict[str, Any]:
             except AttributeError:
                 raise VcamdError(f"unknown setting among {', '.join(map(str, keys))}") from None
         elif cmd != "status":
-            raise VcamdError(f"unknown command {cmd!r}; this daemon knows status, next, pause, resume, get")
+            raise VcamdError(f"unknown command {cmd!r}; this daemon knows status, {', '.join(STEPS)}, pause, "
+                             "resume, get")
         status = control.status()
         reply.update(ok=True, line=status.line(), status=asdict(status),
                      config=str(control.settings_path().absolute()))

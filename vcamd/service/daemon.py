@@ -263,13 +263,9 @@ class Daemon:
                 log.warning("applied %s, but could not save it to %s: %s", changes, self.config_path, e)
             return new
 
-    def next_background(self) -> None:
+    def step_background(self, n: int) -> None:
         if self.pipeline is not None:
-            self.pipeline.step(1)
-
-    def previous_background(self) -> None:
-        if self.pipeline is not None:
-            self.pipeline.step(-1)
+            self.pipeline.step(n)
 
     def stop(self) -> None:
         if self._stopping.is_set():
