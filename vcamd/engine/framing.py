@@ -33,7 +33,7 @@ HEADROOM = 0.10
 GUARD = 0.02
 #: The crop stays put while the aim moves less than this: (share of the frame's width, of its height, of the
 #: crop's height for the size).
-DEAD_ZONE = (0.04, 0.05, 0.10)
+DEAD_ZONE = (0.04, 0.05, 0.20)
 #: The easing's step per 1/30 s at ``speed`` 1.
 RATE = 0.2
 #: With nobody in the picture this long, the crop heads back to the whole frame.

@@ -118,6 +118,12 @@ class Pipeline:
         return _Stage(cfg, effect, segmenter, matte)
 
     @property
+    def crop(self) -> tuple[int, int, int, int] | None:
+        """The part of the camera frame, (x0, y0, x1, y1), the last output shows, enlarged to its size
+        (auto-framing); None when framing was off for it."""
+        return self._framer.box if self._framer.crop is not None else None
+
+    @property
     def effect(self) -> effects.Effect:
         """The effect in use (or about to be, if an update is pending)."""
         with self._lock:
