@@ -82,7 +82,8 @@ def still_frames(lefts: list[int]) -> Iterator[np.ndarray]:
 
 def follow_lefts() -> list[int]:
     """The follow clip's left edges (module docstring)."""
-    moves = [round(FOLLOW_FROM + (FOLLOW_TO - FOLLOW_FROM) * (i + 1) / FOLLOW_MOVE) for i in range(FOLLOW_MOVE)]
+    step = (FOLLOW_TO - FOLLOW_FROM) / FOLLOW_MOVE
+    moves = [round(FOLLOW_FROM + step * (i + 1)) for i in range(FOLLOW_MOVE)]
     return [FOLLOW_FROM] * FOLLOW_HOLD + moves + [FOLLOW_TO] * FOLLOW_AFTER
 
 
@@ -184,7 +185,7 @@ def run(limit: int | None) -> dict[str, dict[str, float]]:
         row["head_kept_pct"] = head_kept(crops, mattes)
         if name == "follow":
             row["follow_s"] = follow_seconds(crops, mattes)
-        w, h = frames[0].shape[1], frames[0].shape[0]
+        h = frames[0].shape[0]
         zooms = [h / (y1 - y0) for _, y0, _, y1 in crops]
         row["zoom"] = float(np.median(zooms))
         table[name] = row
@@ -202,8 +203,9 @@ def render(table: dict[str, dict[str, float]]) -> str:
             "move_px", "spread_px", "range_px", "head_kept_pct", "follow_s")]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     c = table["cost ms/frame 1280x720"]
-    lines.append(f"\nCPU per 720p frame (effect blur, still far): {c['on']:.2f} ms framing on, {c['off']:.2f} ms "
-                 f"off: framing costs {c['extra']:+.2f} ms (rounds {c['extra_min']:+.2f}..{c['extra_max']:+.2f}).")
+    lines.append(f"\nCPU per 720p frame (effect blur, still far): {c['on']:.2f} ms framing on, "
+                 f"{c['off']:.2f} ms off: framing costs {c['extra']:+.2f} ms "
+                 f"(rounds {c['extra_min']:+.2f}..{c['extra_max']:+.2f}).")
     return "\n".join(lines) + "\n"
 
 

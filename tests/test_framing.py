@@ -1,7 +1,7 @@
 """Auto-framing and light wrap with the real model on real clips.
 
-Framing: the issue's targets as checks (steady on a still person, follows a move of a fifth of the width within
-a second, never cuts the head); the figures themselves come from benchmarks/framing.py, whose clips and
+Framing: the issue's targets as checks (steady on a still person, follows a move of a fifth of the width
+within a second, never cuts the head); the figures themselves come from benchmarks/framing.py, whose clips and
 metric definitions these tests share. Light wrap: only edge pixels change, and nothing at 0.
 """
 

@@ -198,7 +198,7 @@ class FramingSettings(_Section):
     )
     zoom: float = Field(
         1.5, ge=1.0, le=2.0,
-        description="The most it may zoom in, 1.0..2.0 (the crop is at least 1/zoom of the picture; 1.0: off).",
+        description="The most it may zoom in, 1.0..2.0 (the crop is at least 1/zoom of the picture).",
     )
     speed: float = Field(
         1.0, ge=0.25, le=4.0,

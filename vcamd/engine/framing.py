@@ -5,9 +5,9 @@ Promises:
 - ``Framer.frame(out, small, t)`` returns ``out`` (the treated frame at stream time ``t``) cropped and zoomed
   back to its own size, in a buffer reused by the next call, or ``out`` itself while the crop is the whole
   frame. ``small`` is the same frame's matte at reduced resolution (:attr:`MatteResult.small`).
-- The aim: the head (the matte's top and the columns of its first rows) centred left-right, its top HEADROOM of
-  the crop's height below the crop's top, its width HEAD_SHARE of the crop's height. The crop keeps the
-  frame's shape, is at most ``zoom`` times smaller than the frame, and is always inside it.
+- The aim: the head (the matte's top and the columns of its first rows) centred left-right, its top
+  HEADROOM of the crop's height below the crop's top, its width HEAD_SHARE of the crop's height. The crop
+  keeps the frame's shape, is at most ``zoom`` times smaller than the frame, and is always inside it.
 - Steady: the crop holds still while the aim stays within DEAD_ZONE of where it is headed; once the aim leaves
   it, the crop heads for the new aim, eased in and out (two cascaded exponential steps of RATE x ``speed``
   per 1/30 s), so after a step it is there within a second at ``speed`` 1.
@@ -61,7 +61,7 @@ def head(small: np.ndarray) -> tuple[float, float, float, float] | None:
     top = int(rows[0])
     sh, sw = small.shape
     band = person[top : top + max(4, sh // 3)]
-    has = band.any(axis=1)
+    has: np.ndarray = np.asarray(band.any(axis=1))
     left = np.argmax(band, axis=1)
     right = sw - 1 - np.argmax(band[:, ::-1], axis=1)
     width = np.where(has, right - left + 1, 0)
@@ -128,8 +128,8 @@ class Framer:
                 or abs(target[2] - g[2]) > DEAD_ZONE[2] * g[2]):
             self._goal = g = target
         r = 1.0 - (1.0 - min(1.0, RATE * self.settings.speed)) ** (dt * 30)
-        self._mid = m = tuple(a + (b - a) * r for a, b in zip(self._mid, g, strict=True))  # type: ignore[assignment]
-        self.crop = tuple(a + (b - a) * r for a, b in zip(self.crop, m, strict=True))  # type: ignore[assignment]
+        self._mid = m = tuple(a + (b - a) * r for a, b in zip(self._mid, g, strict=True))
+        self.crop = tuple(a + (b - a) * r for a, b in zip(self.crop, m, strict=True))
         return self._hold(self.crop, highest, size)
 
     def _hold(self, crop: Crop, highest: float | None, size: tuple[int, int]) -> Crop:
