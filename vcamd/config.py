@@ -144,7 +144,7 @@ class EffectSettings(_Section):
     )
     mirror: bool = Field(False, description="Show yourself as in a mirror (flip left-right).")
     light_wrap: float = Field(
-        0.4, ge=0.0, le=1.0,
+        0.6, ge=0.0, le=1.0,
         description="For image, video and slideshow: how much of the background's light bleeds onto your "
         "edge (a few pixels), so you sit in the picture rather than on it; 0 = none.",
     )
