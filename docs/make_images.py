@@ -88,7 +88,8 @@ def light_wrap() -> None:
         rows.append(np.hstack([tiles[0], np.full((2 * size, 4, 3), 255, np.uint8), tiles[1]]))
     picture = Image.fromarray(cv2.cvtColor(np.vstack(rows), cv2.COLOR_BGR2RGB))
     draw = ImageDraw.Draw(picture)
-    for text, x in (("light_wrap = 0", 8), (f"light_wrap = {Config().effect.light_wrap}", picture.width // 2 + 10)):
+    after = f"light_wrap = {Config().effect.light_wrap}"
+    for text, x in (("light_wrap = 0", 8), (after, picture.width // 2 + 10)):
         draw.rectangle((x - 4, 4, x + 8 + draw.textlength(text), 22), fill=(0, 0, 0))
         draw.text((x, 8), text, fill=(255, 255, 255))
     save(picture, "light-wrap.png")
