@@ -68,7 +68,8 @@ class StageTimes:
     total: float = 0.0
 
     def as_dict(self) -> dict[str, float]:
-        return {k: round(v, 3) for k, v in self.__dict__.items()}
+        """Every stage's ms; ``framing`` only for a reframed frame (off, the stats stay as they were)."""
+        return {k: round(v, 3) for k, v in self.__dict__.items() if k != "framing" or v}
 
 
 @dataclass
@@ -173,7 +174,8 @@ class Pipeline:
         hides = st.effect.needs_matte or st.cfg.effect.name == "transparent"
         self.last_treated = hides
         if st.segmenter is None:
-            self._framer.reset()
+            if self._framer.crop is not None:
+                self._framer.reset()
             out = st.effect.render(frame, EMPTY, t)
             times.total = (time.perf_counter() - t0) * 1000
             return out
@@ -199,12 +201,13 @@ class Pipeline:
         if st.cfg.framing.auto:
             self._framer.settings = st.cfg.framing
             out = self._framer.frame(out, matte.small, t)
-        else:
+            times.framing = max(1e-3, (time.perf_counter() - t4) * 1000)
+        elif self._framer.crop is not None:
             self._framer.reset()
         t5 = time.perf_counter()
         times.segment, times.matte = (t1 - t0) * 1000, (t2 - t1) * 1000
         times.effect, times.composite = (t3 - t2) * 1000, (t4 - t3) * 1000
-        times.framing, times.total = (t5 - t4) * 1000, (t5 - t0) * 1000
+        times.total = (t5 - t0) * 1000
         return out
 
     def _confidence(self, st: _Stage, frame: np.ndarray, ts: int) -> np.ndarray:
