@@ -356,7 +356,7 @@ def test_docked_icon_menu_click_changes_effect(desktop: Desktop, daemon: Daemon,
         _wait("desaturate", lambda: control.settings().effect.name == "desaturate")
 
         desktop.open_menu()
-        desktop.run("xdotool", "key", *["Down"] * 5, "Return")  # Pause camera
+        desktop.run("xdotool", "key", *["Down"] * 6, "Return")  # Pause camera (after Mirror, Auto-frame)
         _wait("the paused icon", lambda: desktop.icon_pixels(State.PRIVACY) > 200)
         desktop.screenshot().save(artifacts / "tray_paused.png")
 
