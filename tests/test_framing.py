@@ -8,18 +8,27 @@ metric definitions these tests share. Light wrap: only edge pixels change, and n
 from __future__ import annotations
 
 import sys
+import time
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+import tomlkit
+import vcam_recorder
 from conftest import ROOT
+from stream_helpers import wait_for
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import framing as bench
 
+from vcamd import cli
 from vcamd.config import Config, apply_changes
 from vcamd.engine.pipeline import Pipeline
+from vcamd.service.daemon import Daemon
+
+vcam_recorder.register()
 
 DATA = bench.DATA
 
@@ -105,3 +114,54 @@ def test_light_wrap_is_off_for_effects_without_a_picture_and_at_zero() -> None:
                           video=False) as pipe:
                 outs.append(pipe.process(frame).copy())
         assert np.array_equal(*outs), effect
+
+
+def test_framing_turned_on_in_the_running_daemons_file_zooms_within_a_second(tmp_path: Path) -> None:
+    """End to end: `vcamd set framing.auto true` writes the file; the daemon reloads it and reframes."""
+    clip = tmp_path / "far.mp4"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (1280, 720))
+    for frame in bench.still_frames([bench.FAR_LEFT] * 10):
+        writer.write(frame)
+    writer.release()
+    device = tmp_path / "video10"
+    device.touch()
+    settings = tmp_path / "config.toml"
+    settings.write_text(tomlkit.dumps({
+        "camera": {"device": str(clip)}, "output": {"backend": "recording", "device": str(device)},
+        "effect": {"name": "color", "color": "#00ff00"}, "daemon": {"pause_when_unused": False},
+    }), encoding="utf-8")
+
+    def green(f: np.ndarray) -> float:
+        return float((f == np.array((0, 255, 0), np.uint8)).all(axis=2).mean())
+
+    daemon = Daemon(settings)
+    daemon.start()
+    try:
+        rec = vcam_recorder.latest()
+        wait_for(lambda: rec.count >= 10 and green(rec.last()) > 0.5, what="green backgrounds")
+        before = green(rec.last())
+        start, t0 = rec.count, time.monotonic()
+        assert cli.main(["set", "framing.auto", "true", "--config", str(settings)]) == 0
+        # zoomed in about 1.25x, the person covers about 1.5x the share of the picture
+        wait_for(lambda: any(1 - green(f) > 1.3 * (1 - before) for f in rec.since(start)),
+                 what="a zoomed-in frame")
+        assert time.monotonic() - t0 <= 1.5
+        assert "framing" in daemon.status().stages_ms
+        assert all(f.shape == (720, 1280, 3) for f in rec.since(start))
+    finally:
+        daemon.close()
+
+
+def test_the_zoom_setting_bounds_the_crop() -> None:
+    frames = list(bench.still_frames([bench.FAR_LEFT] * 5))
+    for zoom in (1.1, 2.0):
+        with Pipeline(apply_changes(Config(), {"effect.name": "blur", "framing.auto": True,
+                                               "framing.zoom": zoom})) as pipe:
+            for i, frame in enumerate(frames):
+                pipe.process(frame, i / 30)
+            crop = pipe.crop
+        assert crop is not None
+        height = crop[3] - crop[1]
+        assert height >= 720 / zoom - 1
+        if zoom == 1.1:
+            assert height <= 720 / zoom + 1, "the head is small enough here to zoom in all the way"
