@@ -17,7 +17,7 @@ Rows, per clip (the first second left out, where the crop first settles):
 - follow: seconds (at 30 fps) from the end of the move until the crop's centre is within 2 % of the width
   of the head's centre (found on the matte) and stays there. Target: <= 1 s.
 - cost: median CPU ms per 720p frame of the pipeline (effect blur) with framing on and off, interleaved
-  rounds, on ``still far`` (where the crop zooms). Target: <= 0.5 ms more.
+  rounds, on ``still far`` (where the crop zooms): see :func:`interleaved`. Target: <= 0.5 ms more.
 """
 
 from __future__ import annotations
@@ -153,20 +153,23 @@ def follow_seconds(crops: list[tuple[int, int, int, int]], mattes: list[np.ndarr
     return float("inf")
 
 
-def cost(frames: list[np.ndarray], rounds: int = 5) -> dict[str, float]:
-    """Median CPU ms per frame with framing on and off (effect blur), interleaved, the first half of each
-    round left out; and the spread of the per-round differences."""
+def interleaved(cfgs: dict[str, config.Config], frames: list[np.ndarray], rounds: int) -> dict[str, float]:
+    """Median CPU ms per frame of a pipeline with each of the settings ``cfgs["on"]`` and ``cfgs["off"]``:
+    the worker thread's CPU (``time.thread_time``), the median of each round's second half, rounds
+    interleaved; ``extra`` is on minus off, the median over rounds, with its spread (min, max)."""
     cv2.setNumThreads(1)
-    pipes = {k: Pipeline(settings(k == "on")) for k in ("on", "off")}
+    pipes = {k: Pipeline(cfgs[k]) for k in ("on", "off")}
     per_round: dict[str, list[float]] = {k: [] for k in pipes}
+    t = dict.fromkeys(pipes, 0.0)
     try:
         for _ in range(rounds):
             for key, pipe in pipes.items():
                 ms = []
-                for i, frame in enumerate(frames):
-                    c0 = time.process_time()
-                    pipe.process(frame, i / FPS)
-                    ms.append((time.process_time() - c0) * 1000)
+                for frame in frames:
+                    t[key] += 1 / FPS
+                    c0 = time.thread_time()
+                    pipe.process(frame, t[key])
+                    ms.append((time.thread_time() - c0) * 1000)
                 per_round[key].append(statistics.median(ms[len(ms) // 2 :]))
     finally:
         for pipe in pipes.values():
@@ -189,7 +192,8 @@ def run(limit: int | None) -> dict[str, dict[str, float]]:
         zooms = [h / (y1 - y0) for _, y0, _, y1 in crops]
         row["zoom"] = float(np.median(zooms))
         table[name] = row
-    table["cost ms/frame 1280x720"] = cost(all_clips["still far"][:60])
+    table["cost ms/frame 1280x720"] = interleaved({"on": settings(True), "off": settings(False)},
+                                                  all_clips["still far"][:60], rounds=5)
     return table
 
 

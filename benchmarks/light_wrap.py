@@ -6,16 +6,15 @@ default, for a picture background (made once) and a video background (made every
 Frames: the first 60 of the Maxine webcam clip at 720p. Backgrounds: a 1280x720 still and the doctor video of
 ../shared/data. Time: the worker thread's CPU (``time.thread_time``: the video's decoding on its loader
 thread is left out, as it is the same either way), the median of each round's second half; rounds interleave
-the two settings, and the table gives the median difference and the spread over rounds.
+the two settings (``framing.interleaved``), and the table gives the median difference and the spread over
+rounds.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -24,10 +23,10 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from framing import interleaved  # noqa: E402
 from quality import DATA, PAN_SIZE, video_frames  # noqa: E402
 
 from vcamd import config  # noqa: E402
-from vcamd.engine.pipeline import Pipeline  # noqa: E402
 
 BACKGROUNDS = {
     "image": str(DATA / "stills" / "maxine_LeFret_003400.jpg"),
@@ -36,32 +35,12 @@ BACKGROUNDS = {
 
 
 def per_frame(effect: str, frames: list[np.ndarray], rounds: int) -> dict[str, float]:
-    """Median CPU ms per frame with light wrap off and at its default, and their difference (with spread)."""
-    cv2.setNumThreads(1)
-    wrap = config.Config().effect.light_wrap
-    pipes = {
-        k: Pipeline(config.apply_changes(config.Config(), {
-            "effect.name": effect, "effect.background": BACKGROUNDS[effect], "effect.light_wrap": v}))
-        for k, v in (("off", 0.0), ("on", wrap))
-    }
-    medians: dict[str, list[float]] = {k: [] for k in pipes}
-    t = 0.0
-    try:
-        for _ in range(rounds):
-            for key, pipe in pipes.items():
-                ms = []
-                for frame in frames:
-                    t += 1 / 30
-                    c0 = time.thread_time()
-                    pipe.process(frame, t)
-                    ms.append((time.thread_time() - c0) * 1000)
-                medians[key].append(statistics.median(ms[len(ms) // 2 :]))
-    finally:
-        for pipe in pipes.values():
-            pipe.close()
-    diffs = [a - b for a, b in zip(medians["on"], medians["off"], strict=True)]
-    return {"off": statistics.median(medians["off"]), "on": statistics.median(medians["on"]),
-            "extra": statistics.median(diffs), "extra_min": min(diffs), "extra_max": max(diffs)}
+    """Median CPU ms per frame with light wrap at its default ("on") and at 0 ("off"), and the difference."""
+    def cfg(wrap: float) -> config.Config:
+        return config.apply_changes(config.Config(), {
+            "effect.name": effect, "effect.background": BACKGROUNDS[effect], "effect.light_wrap": wrap})
+
+    return interleaved({"on": cfg(config.Config().effect.light_wrap), "off": cfg(0.0)}, frames, rounds)
 
 
 def main(argv: list[str] | None = None) -> int:
