@@ -11,11 +11,13 @@ Promises:
 - Steady: the crop holds still while the aim stays within DEAD_ZONE of where it is headed; once the aim leaves
   it, the crop heads for the new aim, eased in and out (two cascaded exponential steps of RATE x ``speed``
   per 1/30 s), so after a step it is there within a second at ``speed`` 1.
-- Never cuts the head: the top of the matte (its highest row with any person) is kept inside the crop,
-  GUARD of the crop's height below its top edge where the frame allows, whatever the easing.
+- Never cuts the head off at the top: the matte's highest row with any person is kept GUARD of the crop's
+  height below the crop's top edge where the frame allows, whatever the easing (left and right, the head is
+  what the crop is centred on).
 - Nobody in the picture for LOST_SECONDS: the crop heads back to the whole frame. ``reset()``: the next frame
   with a person is framed at once.
-- Cost: a few row and column reductions on ``small`` and one ``cv2.resize`` of the crop into the buffer.
+- Cost: a few row and column reductions on ``small`` (about 0.06 ms) and one ``cv2.resize`` of the crop
+  into the buffer, nearly all of it (about 1.1 ms a 720p frame on a 2-core machine: benchmarks/framing.py).
 """
 
 from __future__ import annotations
