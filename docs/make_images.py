@@ -2,6 +2,8 @@
 
 - ``before-after.png``: a webcam still from ../shared/data (NVIDIA MAXINE sample, MIT) as it is, blurred
   and desaturated by :class:`vcamd.engine.pipeline.Pipeline` (VCAMD_MODEL_DIR set, as for the tests).
+- ``light-wrap.png``: edges of that still over a made-up evening sky (bright warm light) by effect ``image``,
+  without light wrap (left) and with the default ``effect.light_wrap`` (right), crops enlarged 2x.
 - ``tray-icons.png``: the tray icon of each state.
 - ``tray-menu.png``: the tray menu, cut from the screenshot ``tests/test_tray.py`` leaves in tests/artifacts
   (run that test first).
@@ -10,6 +12,7 @@
 from __future__ import annotations
 
 import sys
+import tempfile
 from pathlib import Path
 
 import cv2
@@ -23,7 +26,10 @@ from vcamd.service.control import State
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-STILL = ROOT.parent / "shared" / "data" / "stills" / "maxine_LeFret_000900.jpg"
+STILLS = ROOT.parent / "shared" / "data" / "stills"
+STILL = STILLS / "maxine_LeFret_000900.jpg"
+#: Light-wrap crops of STILL: (x, y, size), the head's side and a shoulder.
+WRAP_CROPS = ((690, 0, 200), (370, 390, 200))
 MENU_SHOT = ROOT / "tests" / "artifacts" / "tray_daemon_effect_menu.png"
 PANEL = (320, 180)
 
@@ -54,6 +60,41 @@ def before_after() -> None:
     save(out, "before-after.png")
 
 
+def sky(size: tuple[int, int]) -> np.ndarray:
+    """A made-up evening sky (BGR): warm bright light above, deep blue below."""
+    w, h = size
+    t = np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None, None]
+    top, bottom = np.array([120, 210, 255], np.float32), np.array([90, 40, 20], np.float32)
+    return np.broadcast_to(top * (1 - t) + bottom * t, (h, w, 3)).astype(np.uint8)
+
+
+def light_wrap() -> None:
+    frame = cv2.imread(str(STILL), cv2.IMREAD_COLOR)
+    if frame is None:
+        sys.exit(f"cannot read {STILL}")
+    outs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        background = Path(tmp) / "sky.png"
+        cv2.imwrite(str(background), sky((frame.shape[1], frame.shape[0])))
+        for wrap in (0.0, Config().effect.light_wrap):
+            cfg = Config.model_validate({"effect": {"name": "image", "background": str(background),
+                                                    "light_wrap": wrap}})
+            with Pipeline(cfg, video=False) as pipe:
+                outs.append(pipe.process(frame).copy())
+    rows = []
+    for x, y, size in WRAP_CROPS:
+        tiles = [cv2.resize(o[y : y + size, x : x + size], None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+                 for o in outs]
+        rows.append(np.hstack([tiles[0], np.full((2 * size, 4, 3), 255, np.uint8), tiles[1]]))
+    picture = Image.fromarray(cv2.cvtColor(np.vstack(rows), cv2.COLOR_BGR2RGB))
+    draw = ImageDraw.Draw(picture)
+    after = f"light_wrap = {Config().effect.light_wrap}"
+    for text, x in (("light_wrap = 0", 8), (after, picture.width // 2 + 10)):
+        draw.rectangle((x - 4, 4, x + 8 + draw.textlength(text), 22), fill=(0, 0, 0))
+        draw.text((x, 8), text, fill=(255, 255, 255))
+    save(picture, "light-wrap.png")
+
+
 def tray_icons() -> None:
     states = (State.STARTING, State.LIVE, State.IDLE, State.PRIVACY, State.ERROR)
     size, cell = 48, 88
@@ -81,5 +122,6 @@ def tray_menu() -> None:
 
 if __name__ == "__main__":
     before_after()
+    light_wrap()
     tray_icons()
     tray_menu()

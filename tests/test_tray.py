@@ -255,7 +255,7 @@ def test_menu_items_drive_the_control(desktop: Desktop, daemon: Daemon, config_f
         backgrounds = sorted((tmp_path / "backgrounds").iterdir())
         menu = tray.icon.menu
         assert [i.text for i in menu if i.text != "- - - -"][1:] == [
-            "Effect", "Background", "Blur strength", "Mirror", "Pause camera", "Start at login",
+            "Effect", "Background", "Blur strength", "Mirror", "Auto-frame", "Pause camera", "Start at login",
             "Open config", "Quit"]
         assert STATUS_LINE.fullmatch(tray.status_line()), tray.status_line()
         assert find(menu, "Effect", "Blur").checked and not find(menu, "Effect", "Off").checked
@@ -290,6 +290,11 @@ def test_menu_items_drive_the_control(desktop: Desktop, daemon: Daemon, config_f
 
         click(tray, "Mirror")
         assert control.settings().effect.mirror and find(menu, "Mirror").checked
+        click(tray, "Auto-frame")
+        assert control.settings().framing.auto and find(menu, "Auto-frame").checked
+        assert "[framing]" in config_file.read_text()
+        click(tray, "Auto-frame")
+        assert not control.settings().framing.auto
         click(tray, "Pause camera")
         assert control.settings().daemon.privacy
         _wait("the paused icon",  # followed via subscribe
@@ -357,7 +362,7 @@ def test_docked_icon_menu_click_changes_effect(desktop: Desktop, daemon: Daemon,
         _wait("desaturate", lambda: control.settings().effect.name == "desaturate")
 
         desktop.open_menu()
-        desktop.run("xdotool", "key", *["Down"] * 5, "Return")  # Pause camera
+        desktop.run("xdotool", "key", *["Down"] * 6, "Return")  # Pause camera (after Mirror, Auto-frame)
         _wait("the paused icon", lambda: desktop.icon_pixels(State.PRIVACY) > 200)
         desktop.screenshot().save(artifacts / "tray_paused.png")
 

@@ -144,6 +144,11 @@ class EffectSettings(_Section):
         "#00b140", description="#rrggbb, or black, white, green, blue, gray, red: for effect color and mask."
     )
     mirror: bool = Field(False, description="Show yourself as in a mirror (flip left-right).")
+    light_wrap: float = Field(
+        0.6, ge=0.0, le=1.0,
+        description="For image, video and slideshow: how much of the background's light bleeds onto your "
+        "edge (a few pixels), so you sit in the picture rather than on it; 0 = none.",
+    )
 
     @field_validator("color")
     @classmethod
@@ -184,6 +189,24 @@ class SegmentationSettings(_Section):
     )
 
 
+class FramingSettings(_Section):
+    """Auto-framing: a virtual camera operator that keeps your head and shoulders centred."""
+
+    auto: bool = Field(
+        False,
+        description="Crop and zoom the camera picture smoothly so your head and shoulders stay centred at a "
+        "steady size (the picture apps get keeps its size).",
+    )
+    zoom: float = Field(
+        1.5, ge=1.0, le=2.0,
+        description="The most it may zoom in, 1.0..2.0 (the crop is at least 1/zoom of the picture).",
+    )
+    speed: float = Field(
+        1.0, ge=0.25, le=4.0,
+        description="How fast the crop follows you, 0.25..4 (1: centred again within a second).",
+    )
+
+
 class DaemonSettings(_Section):
     """Living all day: pausing, privacy and stats."""
 
@@ -216,6 +239,7 @@ class Config(_Section):
     output: OutputSettings = Field(default_factory=OutputSettings)
     effect: EffectSettings = Field(default_factory=EffectSettings)
     segmentation: SegmentationSettings = Field(default_factory=SegmentationSettings)
+    framing: FramingSettings = Field(default_factory=FramingSettings)
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
     tray: TraySettings = Field(default_factory=TraySettings)
 

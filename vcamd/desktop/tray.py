@@ -263,6 +263,7 @@ class Tray:
             item("Blur strength", ps.Menu(*(radio(label, "effect.blur_strength", v, {"effect.name": "blur"})
                                             for label, v in BLUR_PRESETS))),
             toggle("Mirror", "effect.mirror"),
+            toggle("Auto-frame", "framing.auto"),
             toggle("Pause camera", "daemon.privacy"),
             sep,
             item("Start at login", act(self.toggle_autostart), checked=lambda _: autostart.is_enabled()),

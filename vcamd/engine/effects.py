@@ -121,6 +121,9 @@ class Effect:
     #: True when a buffer ``render`` returns again is unchanged (a new picture comes in a new buffer), so the
     #: compositor restores only where the person was.
     static_background = False
+    #: True when the background is a picture of another place, whose light ``effect.light_wrap`` lets bleed
+    #: onto the person's edge.
+    wraps_light = False
 
     def render(self, frame: np.ndarray, matte: MatteResult, t: float) -> np.ndarray:
         raise NotImplementedError
@@ -244,6 +247,7 @@ class ImageEffect(Effect):
     went bad since)."""
 
     static_background = True
+    wraps_light = True
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -267,6 +271,8 @@ class ImageEffect(Effect):
 class SlideshowEffect(Effect):
     """The images of a folder in name order, one every ``interval`` seconds from the effect's first frame;
     ``next``/``previous`` step. A picture that cannot be read leaves the previous one showing."""
+
+    wraps_light = True
 
     def __init__(self, folder: str, interval: float, loader: Loader | None = None) -> None:
         p = Path(folder).expanduser()
@@ -340,6 +346,7 @@ class VideoEffect(Effect):
     kept as decoded and enlarged straight into the buffer, so a small video holds one frame-sized buffer."""
 
     scratch_background = True
+    wraps_light = True
     #: Shrunk frames: the one on show and the one being shrunk (the one before is let go before the next
     #: is asked for).
     FITTED_FRAMES = 2

@@ -8,6 +8,11 @@ Promises:
   settings take effect all at once at the start of the next frame.
 - ``last_ms`` holds the per-stage wall time of the last frame (segment, matte, effect, composite), and
   ``last_treated`` whether its effect hid anything (False for ``none``: that frame is the camera's own).
+- With ``framing.auto`` (and a stream or a still alike), the treated frame is cropped and zoomed by
+  :class:`vcamd.engine.framing.Framer` from the same frame's matte (the model then runs for effect ``none``
+  too); the output keeps its size. Off, nothing of it runs. A reframed frame counts as ``framing`` in
+  ``last_ms``.
+- ``effect.light_wrap`` applies to the effects whose background is a picture (image, video, slideshow).
 - In a stream, the model is not run on every frame while nothing moves: when less than STILL_SHARE of the
   picture changed since the previous frame, the last confidence is used again for up to
   STILL_MODEL_EVERY - 1 frames in a row (the matte's guided filter still follows the current picture);
@@ -28,6 +33,7 @@ import numpy as np
 from vcamd.config import Config
 from vcamd.engine import effects
 from vcamd.engine.compositor import Compositor
+from vcamd.engine.framing import Framer
 from vcamd.engine.matte import Matte
 from vcamd.engine.segmenter import Segmenter
 from vcamd.engine.types import EMPTY
@@ -58,10 +64,12 @@ class StageTimes:
     matte: float = 0.0
     effect: float = 0.0
     composite: float = 0.0
+    framing: float = 0.0
     total: float = 0.0
 
     def as_dict(self) -> dict[str, float]:
-        return {k: round(v, 3) for k, v in self.__dict__.items()}
+        """Every stage's ms; ``framing`` only for a reframed frame (off, the stats stay as they were)."""
+        return {k: round(v, 3) for k, v in self.__dict__.items() if k != "framing" or v}
 
 
 @dataclass
@@ -78,6 +86,7 @@ class Pipeline:
         self._pending: _Stage | None = None
         self._stage = self._build(self.cfg, None)
         self._compositor = Compositor()
+        self._framer = Framer(self.cfg.framing)
         self._mirror_buf: np.ndarray | None = None
         self._conf: np.ndarray | None = None
         self._conf_key: tuple[object, ...] = ()
@@ -89,7 +98,7 @@ class Pipeline:
     def _build(self, cfg: Config, current: _Stage | None) -> _Stage:
         effect = effects.build(cfg.effect, self.loader)
         try:
-            needs_model = effect.needs_matte or cfg.effect.name == "transparent"
+            needs_model = effect.needs_matte or cfg.effect.name == "transparent" or cfg.framing.auto
             segmenter = None
             if needs_model:
                 same_model = current is not None and current.segmenter is not None and (
@@ -108,6 +117,12 @@ class Pipeline:
             effect.close()
             raise
         return _Stage(cfg, effect, segmenter, matte)
+
+    @property
+    def crop(self) -> tuple[int, int, int, int] | None:
+        """The part of the camera frame, (x0, y0, x1, y1), the last output shows, enlarged to its size
+        (auto-framing); None when framing was off for it."""
+        return self._framer.box if self._framer.crop is not None else None
 
     @property
     def effect(self) -> effects.Effect:
@@ -156,8 +171,11 @@ class Pipeline:
             cv2.flip(frame, 1, dst=self._mirror_buf)
             frame = self._mirror_buf
         times = self.last_ms = StageTimes()
-        self.last_treated = st.segmenter is not None  # built exactly when the effect hides something
+        hides = st.effect.needs_matte or st.cfg.effect.name == "transparent"
+        self.last_treated = hides
         if st.segmenter is None:
+            if self._framer.crop is not None:
+                self._framer.reset()
             out = st.effect.render(frame, EMPTY, t)
             times.total = (time.perf_counter() - t0) * 1000
             return out
@@ -168,17 +186,28 @@ class Pipeline:
         if st.cfg.effect.name == "transparent":
             out = self._compositor.with_alpha(frame, matte.full)
             t3 = t4 = time.perf_counter()
+        elif not hides:  # no effect, only framing
+            out = st.effect.render(frame, matte, t)
+            t3 = t4 = time.perf_counter()
         else:
             bg = st.effect.render(frame, matte, t)
             t3 = time.perf_counter()
             out = self._compositor.blend(
                 st.effect.foreground(frame), bg, matte, into_bg=st.effect.scratch_background,
                 static=st.effect.static_background,
+                wrap=st.cfg.effect.light_wrap if st.effect.wraps_light else 0.0,
             )
             t4 = time.perf_counter()
+        if st.cfg.framing.auto:
+            self._framer.settings = st.cfg.framing
+            out = self._framer.frame(out, matte.small, t)
+            times.framing = max(1e-3, (time.perf_counter() - t4) * 1000)
+        elif self._framer.crop is not None:
+            self._framer.reset()
+        t5 = time.perf_counter()
         times.segment, times.matte = (t1 - t0) * 1000, (t2 - t1) * 1000
         times.effect, times.composite = (t3 - t2) * 1000, (t4 - t3) * 1000
-        times.total = (t4 - t0) * 1000
+        times.total = (t5 - t0) * 1000
         return out
 
     def _confidence(self, st: _Stage, frame: np.ndarray, ts: int) -> np.ndarray:

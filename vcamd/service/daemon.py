@@ -289,7 +289,7 @@ class Daemon:
         with self._lock:
             old = self._cfg
             changed = config.changed_sections(old, new)
-            if changed & {"effect", "segmentation"} and self.pipeline is not None:
+            if changed & {"effect", "segmentation", "framing"} and self.pipeline is not None:
                 self.pipeline.update(new)
             self._cfg = new
             if "camera" in changed and self.camera is not None:
