@@ -24,7 +24,7 @@ RANKS = {
     "service": 3,
     "outputs": 2, "engine": 2,
     "config": 1, "media": 1, "frames": 1,
-    "files": 0, "errors": 0, "distro": 0, "": 0,  # "": the package itself (__version__)
+    "files": 0, "errors": 0, "distro": 0, "effect_kinds": 0, "": 0,  # "": the package itself (__version__)
 }
 #: Inside the engine: the stages see only the shared types, the model files and the model runtimes (with
 #: the rewrite of the model's graph they load); the pipeline sees all.

@@ -24,7 +24,7 @@ import platformdirs
 import tomlkit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from vcamd import files
+from vcamd import effect_kinds, files
 from vcamd.errors import VcamdError
 
 if sys.version_info >= (3, 11):
@@ -34,10 +34,6 @@ else:  # pragma: no cover
 
 APP = "vcamd"
 
-EffectName = Literal[
-    "blur", "image", "video", "slideshow", "desaturate", "color", "none", "mask", "transparent"
-]
-EFFECTS: tuple[str, ...] = EffectName.__args__  # type: ignore[attr-defined]
 MIN_OUTPUT_SIDE = 16  # smaller rounds to nothing once made even for I420
 
 
@@ -130,11 +126,8 @@ class OutputSettings(_Section):
 class EffectSettings(_Section):
     """What happens to the background."""
 
-    name: EffectName = Field(
-        "blur",
-        description="blur | image | video | slideshow | desaturate | color | none | mask | transparent. "
-        "image and video need background, slideshow needs backgrounds_dir; mask shows you in white on "
-        "color; transparent is for files (a camera has no alpha: apps get the plain picture).",
+    name: str = Field(
+        "blur", description="; ".join(f"{k.name}: {k.does}" for k in effect_kinds.KINDS) + ".",
     )
     blur_strength: int = Field(60, ge=1, le=100, description="How blurred the background is, 1..100.")
     background: str = Field("", description="The picture (effect image) or video (effect video) behind you.")
@@ -149,6 +142,14 @@ class EffectSettings(_Section):
         description="For image, video and slideshow: how much of the background's light bleeds onto your "
         "edge (a few pixels), so you sit in the picture rather than on it; 0 = none.",
     )
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, v: str) -> str:
+        if v not in effect_kinds.NAMES:
+            *most, last = (repr(n) for n in effect_kinds.NAMES)
+            raise ValueError(f"Input should be {', '.join(most)} or {last}")
+        return v
 
     @field_validator("color")
     @classmethod

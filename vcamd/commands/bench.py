@@ -41,7 +41,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from vcamd import __version__, config, files
+from vcamd import __version__, config, effect_kinds, files
 from vcamd.config import Config
 from vcamd.engine import effects, models
 from vcamd.engine.matte import EMPTY
@@ -342,7 +342,7 @@ def save_result(path: Path, benchmark: str, result: Any) -> Path:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", default="1280x720", help="WIDTHxHEIGHT (default 1280x720)")
-    parser.add_argument("--effect", choices=config.EFFECTS, default="blur")
+    parser.add_argument("--effect", choices=effect_kinds.NAMES, default="blur")
     parser.add_argument("--frames", type=int, default=200)
     parser.add_argument("--model", default="auto")
     parser.add_argument("--json", action="store_true", help="print one JSON object")

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import argparse
 
-from vcamd import config
+from vcamd import config, effect_kinds
 from vcamd.commands.set import set_changes
 from vcamd.engine import effects
 from vcamd.service import control as ctl
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("name", help=", ".join(config.EFFECTS))  # checked as the file is: one line if bad
+    parser.add_argument("name", help=", ".join(effect_kinds.NAMES))  # checked as the file is: one line if bad
 
 
 def main(args: argparse.Namespace) -> int:

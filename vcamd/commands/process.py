@@ -26,7 +26,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from vcamd import config, media
+from vcamd import config, effect_kinds, media
 from vcamd.config import Config
 from vcamd.engine import effects, models
 from vcamd.engine.pipeline import Pipeline
@@ -180,7 +180,7 @@ def process_video(job: Job, cfg: Config, hide_progress: bool = False) -> int:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="images or videos")
     parser.add_argument("-o", "--output", type=Path, required=True, help="output file, or folder for several")
-    parser.add_argument("--effect", choices=config.EFFECTS,
+    parser.add_argument("--effect", choices=effect_kinds.NAMES,
                         help="default: from --background, else the config's")
     parser.add_argument("--background", help="image, video or folder for image/video/slideshow")
     parser.add_argument("--color", help="colour for color/mask, #rrggbb")

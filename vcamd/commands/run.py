@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from vcamd import config
+from vcamd import config, effect_kinds
 from vcamd.commands import setup
 from vcamd.errors import Terminated, VcamdError
 from vcamd.service import control_socket, memory
@@ -147,7 +147,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-tray", action="store_true", help="no tray icon (headless and service use)")
     parser.add_argument("--stats", action="store_true", help="log fps and per-stage ms every 5 s")
     parser.add_argument("--camera", help="camera: index, /dev/videoN, or a video file/URL (overrides config)")
-    parser.add_argument("--effect", choices=config.EFFECTS, help="effect to start with (overrides config)")
+    parser.add_argument("--effect", choices=effect_kinds.NAMES,
+                        help="effect to start with (overrides config)")
     parser.add_argument("--output-backend", help="auto, v4l2loopback, pipewire or a pyvirtualcam backend "
                         "(overrides output.backend)")
 

@@ -28,22 +28,18 @@ from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
+from vcamd import effect_kinds
 from vcamd.desktop import autostart, icons
 from vcamd.desktop.tray_host import load_pystray
 from vcamd.errors import VcamdError
 from vcamd.service import control as ctl
-from vcamd.service.control import REPLACE_NAMES, Control, Status
+from vcamd.service.control import Control, Status
 
 log = logging.getLogger(__name__)
 
-#: Effect submenu: label -> ``effect.name``. "Replace" also shows as chosen for video and slideshow.
-EFFECTS: tuple[tuple[str, str], ...] = (
-    ("Blur", "blur"),
-    ("Replace", "image"),
-    ("Desaturate", "desaturate"),
-    ("Colour", "color"),
-    ("Off", "none"),
-)
+#: Effect submenu: label -> ``effect.name``, the kinds with a label. "Replace" also shows as chosen for the
+#: other kinds that replace the background (video, slideshow).
+EFFECTS: tuple[tuple[str, str], ...] = tuple((k.label, k.name) for k in effect_kinds.KINDS if k.label)
 #: Blur strength submenu: label -> ``effect.blur_strength``.
 BLUR_PRESETS: tuple[tuple[str, int], ...] = (("Light", 30), ("Medium", 60), ("Strong", 90))
 REFRESH_SECONDS = 3.0
@@ -241,7 +237,7 @@ class Tray:
                         checked=lambda _: bool(setting(dotted)))
 
         def effect_item(label: str, name: str) -> Any:
-            names = REPLACE_NAMES if name == "image" else (name,)
+            names = effect_kinds.REPLACING if name == "image" else (name,)
             return item(label, act(self.choose_effect, name),
                         checked=lambda _: setting("effect.name") in names, radio=True)
 

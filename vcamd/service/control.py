@@ -97,8 +97,6 @@ class Control(Protocol):
         ...
 
 
-#: ``effect.name`` values the tray's Replace (and ``vcamd effect image``) stands for.
-REPLACE_NAMES = ("image", "video", "slideshow")
 
 
 def effect_changes(cfg: Config, name: str, images: list[Path]) -> dict[str, Any]:
