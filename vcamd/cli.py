@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--camera", help="camera: index, /dev/videoN, or a video file/URL (overrides config)")
     run.add_argument("--effect", choices=EFFECTS, help="effect to start with (overrides config)")
     run.add_argument("--output-backend",
-                     help="auto, v4l2loopback, pipewire or a pyvirtualcam backend (overrides output.backend)")
+                     help="auto, v4l2loopback, pipewire, none (vcamd preview only) or a pyvirtualcam backend "
+                          "(overrides output.backend)")
     run.set_defaults(handler=_lazy("vcamd.commands.run"))
 
     proc = sub.add_parser("process", parents=[common], help="apply an effect to image or video files")
@@ -118,6 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
     stat = sub.add_parser("status", parents=[common], help="running vcamd: its status line")
     stat.add_argument("--json", action="store_true", help="all of its status as one JSON object")
     stat.set_defaults(handler=_lazy(ctl, "status_main"))
+
+    from vcamd.commands import preview  # its own arguments; imports nothing heavy
+
+    prev = sub.add_parser("preview", parents=[common], help="a window showing what apps receive, live")
+    preview.add_arguments(prev)
+    prev.set_defaults(handler=_lazy("vcamd.commands.preview"))
 
     mod = sub.add_parser("models", parents=[common], help="segmentation models: list, path, fetch")
     mod.add_argument("action", choices=["list", "path", "fetch"])

@@ -27,6 +27,9 @@ Promises:
   progress, or an accident) while running keeps the last good settings, logged in one line.
 - ``close()`` returns within :data:`CLOSE_BUDGET` seconds in all, whatever the threads are stuck in.
 - An output that tells who reads it (``Output.in_use()``: the PipeWire camera's links) pauses the same way.
+- :meth:`Daemon.watch` opens a :class:`~vcamd.service.feed.Feed` of the frames exactly as they are sent (a
+  live preview); while one is open it counts as an app reading: the camera opens for it and is released
+  again, as above, when the last feed closes and no app reads. ``close()`` closes every feed.
 - The monitor sleeps until something happens: inotify on the settings file and the device, the output's
   ``on_change``, ``stop()``, or its next timed look (stats, heap trim, a settling change, at most
   MONITOR_LONGEST s). Idle, the whole process wakes a few times in five seconds.
@@ -56,6 +59,7 @@ from vcamd.errors import VcamdError
 from vcamd.outputs import Output
 from vcamd.service import camera, cards, memory
 from vcamd.service.control import State, Status
+from vcamd.service.feed import Feed, Feeds
 from vcamd.service.loader import ThreadLoader
 from vcamd.service.stats import Stats
 from vcamd.service.watch import FileWatcher, ReaderWatch
@@ -109,6 +113,7 @@ class Daemon:
         self._state, self._message = State.STARTING, ""
         self._idle_since = 0.0
         self._in_use = True
+        self._feeds = Feeds(self._feeds_changed)
         self._output_dirty = False
         self._output_error = ""
         self._watcher = FileWatcher(self.config_path, settle=POLL)
@@ -195,6 +200,7 @@ class Daemon:
         """Stop, join the threads, release the camera, the virtual camera and the model: all within
         ``timeout`` seconds (a thread still stuck then keeps what it uses; the process exit frees it)."""
         self.stop()
+        self._feeds.close_all()
         deadline = time.monotonic() + timeout
         for t in self._threads:
             t.join(max(0.0, deadline - time.monotonic()))
@@ -283,6 +289,13 @@ class Daemon:
     def subscribe(self, callback: Callable[[Status], None]) -> None:
         self._subscribers.append(callback)
 
+    def watch(self, width: int) -> Feed:
+        return self._feeds.open(width)
+
+    def _feeds_changed(self, count: int) -> None:
+        log.info("previews open: %d", count)
+        self._wake.set()
+
     # --- settings ------------------------------------------------------------------------------------
 
     def _switch(self, new: Config) -> set[str]:
@@ -364,7 +377,7 @@ class Daemon:
         active, cards_due = False, ""
         if cfg.daemon.privacy:
             state, message = State.PRIVACY, "privacy is on: camera off"
-        elif cfg.daemon.pause_when_unused and not self._in_use:
+        elif cfg.daemon.pause_when_unused and not self._in_use and not self._feeds:
             state, message = State.IDLE, f'no app reads "{cfg.output.name}": camera off'
         else:
             active = True
@@ -505,6 +518,11 @@ class Daemon:
             self.output.send(frame)
         except Exception as e:
             self._log_once(f"virtual camera {self.output.device}: a frame could not be sent", e)
+        if self._feeds:
+            try:
+                self._feeds.publish(frame)
+            except Exception as e:
+                self._log_once("a preview: a frame could not be copied", e)
 
     def _still_frame(self, state: State) -> np.ndarray:
         """The card for ``state`` at the output size (built once per state, message and size)."""
