@@ -186,7 +186,7 @@ class _Window:
         return False
 
     def _window_fits(self, width: int, height: int) -> None:
-        self.window.resize(width, height + max(self._bar.get_allocated_height(), 1))
+        self.window.resize(width, height + self._bar.get_preferred_height()[1])
 
     def _stream_ended(self) -> bool:
         if self.window.get_visible():  # the daemon stopped (not our own close)
