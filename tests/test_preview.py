@@ -186,3 +186,35 @@ def test_tray_show_preview_opens_the_window(tmp_path: Path, artifacts: Path) -> 
         close_with_escape(s)
         wait_for(lambda: state(d) == "idle", timeout=5, what="the camera released after the preview")
         assert d.proc.poll() is None
+
+
+def test_the_preview_closes_when_vcamd_stops(tmp_path: Path) -> None:
+    with x_session(None) as s, running_daemon(tmp_path, settings(tmp_path), env=s.env) as d:
+        preview = subprocess.Popen([sys.executable, "-m", "vcamd", "preview"], env=d.env,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_for(lambda: shows_green(s) is not None, timeout=15, what="the preview window")
+            d.proc.send_signal(signal.SIGTERM)  # vcamd stops (exit 0 is checked when the block ends)
+            assert preview.wait(timeout=5) == 1
+            assert preview.stdout is not None
+            assert preview.stdout.read() == "vcamd has stopped; the preview closed\n"
+            d.proc.wait(timeout=5)
+        finally:
+            end(preview)
+
+
+@pytest.mark.parametrize("case", ["no display", "no webcam"])
+def test_what_keeps_the_preview_from_opening_is_one_line(tmp_path: Path, case: str) -> None:
+    config = tmp_path / "vcamd.toml"
+    config.write_text(f'[camera]\ndevice = "{tmp_path / "gone.mp4"}"\n[output]\nbackend = "none"\n')
+    cmd = [sys.executable, "-m", "vcamd", "preview", "--config", str(config)]
+    if case == "no display":
+        env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+        r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+        assert "needs a graphical display (DISPLAY is not set)" in r.stderr and r.stdout == ""
+        return
+    with x_session(None) as s:
+        r = subprocess.run(cmd, env=s.env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert r.stderr.startswith("vcamd: error: camera") and "gone.mp4" in r.stderr, r.stderr
