@@ -40,10 +40,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from vcamd import config
 from vcamd.errors import VcamdError
 from vcamd.service import control as ctl
 from vcamd.service.control import Control
+from vcamd.service.feed import DEFAULT_WIDTH
 from vcamd.service.instance import lock_path
 
 log = logging.getLogger(__name__)
@@ -142,7 +145,7 @@ class _Handler(socketserver.StreamRequestHandler):
     def _stream(self, control: Control, request: dict[str, Any]) -> None:
         """Send the frames of a feed until the client or the daemon ends it (see the module's promises)."""
         try:
-            width = int(request.get("width") or 640)
+            width = int(request.get("width") or DEFAULT_WIDTH)
         except (TypeError, ValueError):
             self.wfile.write(b'{"ok": false, "error": "preview: width must be a number of pixels"}\n')
             return
@@ -151,10 +154,12 @@ class _Handler(socketserver.StreamRequestHandler):
         try:
             conn.sendall(json.dumps(answer(control, {"cmd": "status"})).encode("utf-8") + b"\n")
             status, looked = control.status(), time.monotonic()
+            frame: np.ndarray | None = None  # the buffer each frame is copied into
             while not feed.closed and not _gone(conn):
-                frame = feed.take(STREAM_LOOK)
-                if frame is None:
+                taken = feed.take(STREAM_LOOK, frame)
+                if taken is None:
                     continue
+                frame = taken
                 if time.monotonic() - looked >= STATUS_EVERY:
                     status, looked = control.status(), time.monotonic()
                 h, w = frame.shape[:2]

@@ -6,8 +6,9 @@ Promises:
   is one length check, nothing more. An open feed counts as an app watching (the daemon keeps the camera on).
 - A :class:`Feed` holds only the newest frame, shrunk (area filter) to at most ``width`` pixels wide with the
   aspect kept, as 4 bytes a pixel B, G, R, 255 (cairo's RGB24 on little-endian machines: a window paints it
-  with no conversion). :meth:`Feed.take` copies the newest frame not yet taken into the caller's buffer; the
-  worker never waits for a reader, and a slow reader skips frames.
+  with no conversion). :meth:`Feed.take` copies the newest frame not yet taken into the caller's buffer
+  (reused from frame to frame: no allocation, no page faults); the worker never waits for a reader, and a
+  slow reader skips frames.
 - ``close()`` (the reader done, or the daemon stopping) wakes a waiting ``take`` at once, which then returns
   None for ever; the feed leaves its :class:`Feeds` and the daemon is told (``on_change``).
 """
@@ -20,6 +21,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
+DEFAULT_WIDTH = 640
 MIN_WIDTH = 32
 MAX_WIDTH = 3840
 
@@ -61,16 +63,19 @@ class Feed:
             self._seq += 1
             self._cond.notify_all()
 
-    def take(self, timeout: float) -> np.ndarray | None:
-        """The newest frame not taken yet (h, w, 4 uint8, a copy the caller owns), waiting up to ``timeout``
-        seconds; None if none came or the feed is closed."""
+    def take(self, timeout: float, out: np.ndarray | None = None) -> np.ndarray | None:
+        """The newest frame not taken yet (h, w, 4 uint8) copied into ``out`` (or a new array when ``out`` is
+        None or of another shape), waiting up to ``timeout`` s; None if none came or the feed is closed."""
         with self._cond:
             if self._seq == self._taken and not self.closed:
                 self._cond.wait(timeout)
             if self.closed or self._seq == self._taken or self._front is None:
                 return None
             self._taken = self._seq
-            return self._front.copy()
+            if out is None or out.shape != self._front.shape:
+                out = np.empty_like(self._front)
+            np.copyto(out, self._front)
+            return out
 
     def close(self) -> None:
         """Stop this feed (safe twice, from any thread)."""
