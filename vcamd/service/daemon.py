@@ -2,8 +2,9 @@
 
 Promises:
 - :class:`Daemon` implements :class:`~vcamd.service.control.Control`. ``start()`` raises
-  :class:`VcamdError` (what is missing and how to fix it, then how to try the effects without it) when
-  there is no webcam or no virtual camera; once started it never dies of a frame, a camera or a settings file.
+  :class:`VcamdError` (what is missing and how to fix it, then how to try the effects without it: ``vcamd
+  preview`` when only the virtual camera is missing) when there is no webcam or no virtual camera; once
+  started it never dies of a frame, a camera or a settings file.
 - Three threads: the camera (:mod:`vcamd.service.camera`, latest frame only), the worker (pipeline, then the
   virtual camera, contiguous BGR, at the output size) and the monitor (settings file, readers, stats, and
   every :data:`~vcamd.service.memory.TRIM_EVERY` s the free heap pages given back to the system).
@@ -81,6 +82,8 @@ IDLE_FULL_RATE = 2.0
 IDLE_KEEPALIVE = 5.0
 CLOSE_BUDGET = 1.8  # seconds close() may take in all (the promise is 2 s from the signal)
 SAFE_WIDTH = 24  # the safe frame is the camera at this width, blurred, scaled back up
+PREVIEW_WITHOUT = ("to see yourself with the effect meanwhile: vcamd preview (it runs vcamd with no virtual "
+                   "camera)")
 NEW_SETTINGS_FILE = "# vcamd settings; every key and its default: vcamd config show\n"
 TRY_WITHOUT = (
     "to try the effects on a video file meanwhile: vcamd process IN.mp4 -o OUT.mp4 --effect blur "
@@ -168,7 +171,7 @@ class Daemon:
         except VcamdError as e:
             problems.append(str(e))
         if problems:
-            raise VcamdError("; ".join(problems) + "\n" + TRY_WITHOUT)
+            raise VcamdError("; ".join(problems) + "\n" + (TRY_WITHOUT if why else PREVIEW_WITHOUT))
 
     def _open_output(self, cfg: Config) -> None:
         """Open the virtual camera at output.* (zeros: the camera's size and rate, aspect kept)."""
