@@ -137,15 +137,15 @@ def test_preview_starts_vcamd_when_none_runs_even_without_a_virtual_camera(tmp_p
             assert "no virtual camera yet" in preview.stdout.readline()
             wait_for(lambda: shows_green(s) is not None, timeout=15, what="the output frame in the window")
             s.screenshot().save(artifacts / "preview_first_run.png")
-            status = subprocess.run([sys.executable, "-m", "vcamd", "status"], env=env, capture_output=True,
-                                    text=True, timeout=30).stdout
-            assert status.startswith("live · color"), status
+            def status() -> str:
+                return subprocess.run([sys.executable, "-m", "vcamd", "status"], env=env, capture_output=True,
+                                      text=True, timeout=30).stdout
 
+            assert status().startswith("live · color")
             preview.send_signal(signal.SIGTERM)  # closes the window as Escape does
             assert preview.wait(timeout=5) == 0
-            wait_for(lambda: subprocess.run([sys.executable, "-m", "vcamd", "status"], env=env,
-                                            capture_output=True, text=True, timeout=30).stdout.startswith(
-                                                "idle"), timeout=10, what="the camera released")
+            wait_for(lambda: status().startswith("idle"), timeout=10, what="the camera released")
+            assert "no preview is open (no virtual camera): camera off" in status()
             assert os.path.exists(f"/proc/{daemon_pid}")  # closing the preview never stops vcamd
         finally:
             end(preview)

@@ -382,6 +382,8 @@ class Daemon:
             state, message = State.PRIVACY, "privacy is on: camera off"
         elif cfg.daemon.pause_when_unused and not self._in_use and not self._feeds:
             state, message = State.IDLE, f'no app reads "{cfg.output.name}": camera off'
+            if self.output is not None and self.output.backend == outputs.NONE:
+                message = "no preview is open (no virtual camera): camera off"
         else:
             active = True
             self._camera_fault = self._watch_camera()
