@@ -46,8 +46,9 @@ def _no_virtual_camera(config_path: Path) -> str:
     from vcamd import config, outputs
     from vcamd.errors import VcamdError
 
+    settings = config.load(config_path).output  # a bad settings file is its own one-line error
     try:
-        outputs.targets(config.load(config_path).output)
+        outputs.targets(settings)
     except VcamdError as e:
         return str(e)
     return ""
@@ -85,7 +86,7 @@ def start_daemon(args: argparse.Namespace) -> int:
             raise VcamdError(f"vcamd (pid {proc.pid}) did not start within {START_WAIT:.0f} s; see {log}")
         time.sleep(START_LOOK)
     sys.stdout.write(f"vcamd was not running: started it (pid {proc.pid}, log {log}); it goes on after the "
-                     "preview closes (stop it with the tray's Quit, or kill " f"{proc.pid})\n")
+                     f"preview closes (stop it with the tray's Quit, or kill {proc.pid})\n")
     if why:
         sys.stdout.write(f"no virtual camera yet, so apps do not see vcamd: {why}; then restart vcamd\n")
     sys.stdout.flush()
