@@ -147,8 +147,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stats", action="store_true", help="log fps and per-stage ms every 5 s")
     parser.add_argument("--camera", help="camera: index, /dev/videoN, or a video file/URL (overrides config)")
     parser.add_argument("--effect", choices=config.EFFECTS, help="effect to start with (overrides config)")
-    parser.add_argument("--output-backend", help="auto, v4l2loopback, pipewire or a pyvirtualcam backend "
-                        "(overrides output.backend)")
+    parser.add_argument("--output-backend", help="auto, v4l2loopback, pipewire, none (vcamd preview only) or "
+                        "a pyvirtualcam backend (overrides output.backend)")
 
 
 def main(args: argparse.Namespace) -> int:
