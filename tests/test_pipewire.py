@@ -427,3 +427,30 @@ def test_pipewire_restarting_under_vcamd_brings_the_camera_back(running: Running
     assert report["fps"] >= 25, report
     assert "PipeWire went away" in running.log_text()
     print(f"node {before} -> {after}: back on the new PipeWire {back:.2f} s after it started")
+
+
+def test_a_preview_opens_the_camera_like_a_pipewire_client(running: Running) -> None:
+    """``vcamd preview`` on the PipeWire camera's daemon, with no PipeWire client: the camera opens for the
+    window, which shows the output (the magenta background), and is released within 2 s of its closing."""
+    from xsession import pixels_like, x_session
+
+    running.node()
+    pid = running.daemon.pid
+    wait_for(lambda: not holds_open(pid, running.clip), 5, what="the camera released (no client)")
+    with x_session(None) as s:
+        env = dict(running.session.env, DISPLAY=s.display)
+        preview = subprocess.Popen([sys.executable, "-m", "vcamd", "preview", "--width", "320"], env=env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_for(lambda: holds_open(pid, running.clip), 10, what="the camera open for the preview")
+            wait_for(lambda: pixels_like(s.screenshot(), (255, 0, 255), (0, 0, 320, 180)) > 320 * 180 // 4,
+                     15, what="the magenta output frame in the preview window")
+        finally:
+            preview.terminate()
+            code = preview.wait(10)
+        assert code == 0, preview.stderr.read() if preview.stderr else ""
+    closed = time.monotonic()
+    while holds_open(pid, running.clip) and time.monotonic() - closed < 5:
+        time.sleep(0.02)
+    assert time.monotonic() - closed <= 2.0, "the camera was still open 2 s after the preview closed"
+    assert running.daemon.poll() is None

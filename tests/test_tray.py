@@ -255,8 +255,8 @@ def test_menu_items_drive_the_control(desktop: Desktop, daemon: Daemon, config_f
         backgrounds = sorted((tmp_path / "backgrounds").iterdir())
         menu = tray.icon.menu
         assert [i.text for i in menu if i.text != "- - - -"][1:] == [
-            "Effect", "Background", "Blur strength", "Mirror", "Auto-frame", "Pause camera", "Start at login",
-            "Open config", "Quit"]
+            "Effect", "Background", "Blur strength", "Mirror", "Auto-frame", "Pause camera",
+            "Show preview...", "Start at login", "Open config", "Quit"]
         assert STATUS_LINE.fullmatch(tray.status_line()), tray.status_line()
         assert find(menu, "Effect", "Blur").checked and not find(menu, "Effect", "Off").checked
 

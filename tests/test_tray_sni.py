@@ -235,8 +235,8 @@ def test_appindicator_icon_in_xfce_panel_drives_the_daemon(tmp_path: Path, artif
         over_dbus = dbus_menu(session)
         labels = [item[0] for item in over_dbus]
         assert labels[1:] == ["-", "Effect", "Background", "Blur strength", "Mirror", "Auto-frame",
-                              "Pause camera", "-",
-                              "Start at login", "Open config", "-", "Quit"], labels
+                              "Pause camera", "-", "Show preview...", "Start at login", "Open config", "-",
+                              "Quit"], labels
         assert labels[0].startswith("live · desaturate · ")
         assert without_status_text(over_dbus) == without_status_text(gtk_menu(session, config))
         effect = dict((i[0], i[1]) for i in over_dbus[2][3])

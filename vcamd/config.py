@@ -102,11 +102,12 @@ class OutputSettings(_Section):
         description="The name apps list. Linux: the card_label of a v4l2loopback device; Windows: a Unity "
         'Capture device name, or "OBS Virtual Camera"; macOS: OBS\'s camera is always "OBS Virtual Camera".',
     )
-    backend: Literal["auto", "v4l2loopback", "pipewire", "obs", "unitycapture"] | str = Field(
+    backend: Literal["auto", "v4l2loopback", "pipewire", "obs", "unitycapture", "none"] | str = Field(
         "auto",
         description='"auto": on Linux the v4l2loopback device and the PipeWire camera, whichever can work '
         '(both at once), Unity Capture (or OBS for "OBS Virtual Camera") on Windows, OBS on macOS; '
-        '"pipewire": only the PipeWire camera (no kernel module); or the name of a pyvirtualcam backend.',
+        '"pipewire": only the PipeWire camera (no kernel module); "none": no virtual camera, only `vcamd '
+        'preview` shows the frames; or the name of a pyvirtualcam backend.',
     )
     device: str = Field(
         "", description='A device to use instead of finding one by name, e.g. "/dev/video10" on Linux.'

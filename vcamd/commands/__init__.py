@@ -46,6 +46,7 @@ COMMANDS: dict[str, Command] = {
     "pause": Command("vcamd.commands.control", "running vcamd: camera paused (privacy on)"),
     "resume": Command("vcamd.commands.control", "running vcamd: camera back on (privacy off)"),
     "status": Command("vcamd.commands.status", "running vcamd: its status line"),
+    "preview": Command("vcamd.commands.preview", "a window showing what apps receive, live"),
     "doctor": Command("vcamd.commands.doctor", "check the set-up and print a fix for each problem"),
     "devices": Command("vcamd.commands.devices", "list cameras and virtual cameras"),
     "setup": Command("vcamd.commands.setup",

@@ -149,8 +149,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--camera", help="camera: index, /dev/videoN, or a video file/URL (overrides config)")
     parser.add_argument("--effect", choices=effect_kinds.NAMES,
                         help="effect to start with (overrides config)")
-    parser.add_argument("--output-backend", help="auto, v4l2loopback, pipewire or a pyvirtualcam backend "
-                        "(overrides output.backend)")
+    parser.add_argument("--output-backend", help="auto, v4l2loopback, pipewire, none (vcamd preview only) or "
+                        "a pyvirtualcam backend (overrides output.backend)")
 
 
 def main(args: argparse.Namespace) -> int:

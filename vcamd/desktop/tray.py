@@ -11,6 +11,8 @@ Promises:
 - Every menu choice goes through ``control.apply`` (or ``step_background`` / ``stop``) and so applies at once
   and is saved to the settings file with its comments kept. A choice that fails (a :class:`VcamdError`) is
   logged and shown in the status line; the tray keeps running.
+- "Show preview..." starts ``vcamd preview`` (:mod:`vcamd.desktop.preview`) as a process of its own, one
+  at a time: a crash or close of its window never touches the daemon.
 - The icon (see :mod:`vcamd.desktop.icons`) follows the daemon's state from ``control.subscribe``; the status
   line (state, effect, fps, ms per frame) is refreshed every few seconds too.
 """
@@ -77,6 +79,7 @@ class Tray:
         self._refresh_error = ""
         self._interrupted = False
         self._status = control.status()
+        self._preview: subprocess.Popen[bytes] | None = None
         self.icon: Any = self._pystray.Icon(
             "vcamd", icon=icons.icon(self._status.state), title=self._title(), menu=self._menu()
         )
@@ -211,6 +214,18 @@ class Tray:
         else:
             autostart.enable(extra=autostart.config_args(self._control.settings_path()))
 
+    def show_preview(self) -> None:
+        """Open the preview window (``vcamd preview`` as a child process), unless one is open already."""
+        if self._preview is not None and self._preview.poll() is None:
+            return
+        try:
+            self._preview = subprocess.Popen([sys.executable, "-m", "vcamd", "preview"],
+                                             stdin=subprocess.DEVNULL)
+        except OSError as e:
+            why = e.strerror or e
+            raise VcamdError(f"cannot start vcamd preview ({why}); run it in a terminal") from None
+        threading.Thread(target=self._preview.wait, name="vcamd-preview-wait", daemon=True).start()
+
     def quit(self) -> None:
         """Stop the daemon and the tray."""
         self._control.stop()
@@ -262,6 +277,7 @@ class Tray:
             toggle("Auto-frame", "framing.auto"),
             toggle("Pause camera", "daemon.privacy"),
             sep,
+            item("Show preview...", act(self.show_preview)),
             item("Start at login", act(self.toggle_autostart), checked=lambda _: autostart.is_enabled()),
             item("Open config", act(lambda: open_in_editor(self._control.settings_path(create=True)))),
             sep,

@@ -1,8 +1,9 @@
 """Where treated frames go: the operating system's virtual cameras, one module a backend.
 
 Promises:
-- ``targets(settings)`` lists the outputs ``output.*`` asks for: a pyvirtualcam backend and device, or
-  ``pipewire`` (a PipeWire camera node). ``auto`` means on Linux every output that can work, at once: the
+- ``targets(settings)`` lists the outputs ``output.*`` asks for: a pyvirtualcam backend and device,
+  ``pipewire`` (a PipeWire camera node), or ``none`` (no virtual camera: for ``vcamd preview`` only).
+  ``auto`` means on Linux every output that can work, at once: the
   v4l2loopback device whose card label is ``output.name`` when it exists, and the PipeWire camera when a
   PipeWire daemon runs; on Windows Unity Capture (a device of that name) or OBS when the name is "OBS Virtual
   Camera", on macOS OBS. Nothing that can work raises :class:`VcamdError` with the fix (on Linux the exact
@@ -12,7 +13,7 @@ Promises:
   the others run.
 - Modules: :mod:`.v4l2loopback` (Linux devices found by label, and the fix when there is none),
   :mod:`.virtualcam` (pyvirtualcam's backends: v4l2loopback, OBS, Unity Capture), :mod:`.pipewire` (the
-  PipeWire camera), :mod:`.fanout` (one frame to several outputs).
+  PipeWire camera), :mod:`.fanout` (one frame to several outputs), :mod:`.none` (no virtual camera).
 """
 
 from __future__ import annotations
@@ -79,10 +80,13 @@ def missing_loopback(name: str) -> str:
 
 
 PIPEWIRE = "pipewire"
+NONE = "none"
 
 
 def targets(settings: OutputSettings, platform: str = sys.platform) -> list[Target]:
     """The outputs for ``settings`` on ``platform``, at least one (see the module's promises)."""
+    if settings.backend == NONE:
+        return [Target(NONE, None)]
     if settings.backend == PIPEWIRE:
         if not platform.startswith("linux"):
             raise VcamdError('output.backend = "pipewire" is for Linux; set output.backend = "auto"')
@@ -112,7 +116,8 @@ def resolve(settings: OutputSettings, platform: str = sys.platform) -> Target:
     from pyvirtualcam.camera import BACKENDS
 
     backend = settings.backend
-    if backend == PIPEWIRE or (backend == "auto" and platform.startswith("linux") and not settings.device):
+    linux_auto = backend == "auto" and platform.startswith("linux") and not settings.device
+    if backend in (PIPEWIRE, NONE) or linux_auto:
         return targets(settings, platform)[0]
     if backend == "auto":
         if platform.startswith("linux"):
@@ -152,6 +157,7 @@ def open_output(
     ``on_change`` is called (from another thread) when an output's :meth:`Output.in_use` may have changed.
     """
     from vcamd.outputs.fanout import FanOut
+    from vcamd.outputs.none import NoVirtualCamera
     from vcamd.outputs.virtualcam import VirtualCamera
 
     wanted = targets(settings)
@@ -159,7 +165,9 @@ def open_output(
     errors: list[str] = []
     for target in wanted:
         try:
-            if target.backend == PIPEWIRE:
+            if target.backend == NONE:
+                opened.append(NoVirtualCamera(width, height, fps))
+            elif target.backend == PIPEWIRE:
                 opened.append(pipewire.PipeWireCamera(settings.name, width, height, fps, on_change=on_change))
             else:
                 opened.append(VirtualCamera(settings, width, height, fps, target))

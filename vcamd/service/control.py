@@ -3,7 +3,8 @@
 Promises:
 - ``Control`` is the whole surface: read status, settings, the settings file's path and the backgrounds
   folder's pictures, apply setting changes, step the slideshow,
-  toggle privacy, stop, and subscribe to status changes. Nothing else of the daemon is touched from outside.
+  toggle privacy, stop, subscribe to status changes, and watch the frames sent (a preview). Nothing else of
+  the daemon is touched from outside.
 - ``apply(changes)`` validates dotted-key changes, switches the running pipeline between frames, and writes
   them back to the settings file with its comments kept, so the file watcher then sees nothing to do. A bad
   change raises :class:`~vcamd.errors.VcamdError` and leaves both the stream and the file as they were.
@@ -17,10 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from vcamd.config import Config
 from vcamd.errors import VcamdError
+
+if TYPE_CHECKING:  # numpy and OpenCV: only the daemon and a preview load them
+    from vcamd.service.feed import Feed
 
 
 class State(str, Enum):
@@ -94,6 +98,11 @@ class Control(Protocol):
 
     def subscribe(self, callback: Callable[[Status], None]) -> None:
         """Call ``callback(status)`` from a daemon thread whenever the state or effect changes."""
+        ...
+
+    def watch(self, width: int) -> Feed:
+        """A live copy of the frames sent, at most ``width`` wide; while it is open it counts as an app
+        reading the camera. Close it when done."""
         ...
 
 

@@ -13,30 +13,43 @@ Promises:
   ["effect.name"]}``.
   Replies: ``{"ok": true, "line": STATUS_LINE, "status": {...}, "config": PATH}`` (``"values"`` too for
   ``get``), or ``{"ok": false, "error": ONE_LINE}``.
+- ``{"cmd": "preview", "width": W}`` keeps the connection: after the reply, every frame the daemon sends
+  (:meth:`~vcamd.service.control.Control.watch`, at most W wide) comes as one JSON line ``{"width", "height",
+  "state", "effect", "message", "fps", "cpu"}`` (status refreshed every :data:`STATUS_EVERY` s) and then
+  width x height x 4 bytes (B, G, R, 255). While connected the client counts as an app reading the camera;
+  the stream ends when the client closes its end (noticed within :data:`STREAM_LOOK` s), stops reading for
+  :data:`CLIENT_TIMEOUT` s, or the daemon stops.
 - :func:`request` is the client: it returns the reply, raises :class:`NotRunning` (one line) when no daemon
-  listens, and :class:`~vcamd.errors.VcamdError` with the daemon's one line when it refuses.
+  listens, and :class:`~vcamd.errors.VcamdError` with the daemon's one line when it refuses. :func:`connect`
+  is the same for a request that keeps the connection (``preview``): the socket, its reader and the reply.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
+import select
 import selectors
 import socket
 import socketserver
 import struct
 import sys
 import threading
+import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vcamd import config
 from vcamd.errors import VcamdError
 from vcamd.service import control as ctl
 from vcamd.service.control import Control
 from vcamd.service.instance import lock_path
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +58,8 @@ MAX_REQUEST = 64 * 1024
 CLIENT_TIMEOUT = 5.0
 #: The background-stepping requests and how far each steps.
 STEPS = {"next": 1, "prev": -1}
+STATUS_EVERY = 1.0  # seconds between two looks at the status for a preview's frame headers
+STREAM_LOOK = 0.5  # longest a preview stream waits for a frame before it looks whether the client has gone
 
 
 class NotRunning(VcamdError):
@@ -59,6 +74,19 @@ def socket_path() -> Path:
 def supported() -> bool:
     """Unix sockets exist here (not on Windows' Python)."""
     return hasattr(socket, "AF_UNIX")
+
+
+def _gone(conn: socket.socket) -> bool:
+    """Whether the client closed its end (it sends nothing after its request)."""
+    readable, _, _ = select.select([conn], [], [], 0)
+    if not readable:
+        return False
+    try:
+        return not conn.recv(4096, socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
 
 
 def _peer_uid(conn: socket.socket) -> int | None:
@@ -86,7 +114,7 @@ def answer(control: Control, request: dict[str, Any]) -> dict[str, Any]:
                 raise VcamdError(f"unknown setting among {', '.join(map(str, keys))}") from None
         elif cmd != "status":
             raise VcamdError(f"unknown command {cmd!r}; this daemon knows status, {', '.join(STEPS)}, pause, "
-                             "resume, get")
+                             "resume, get, preview")
         status = control.status()
         reply.update(ok=True, line=status.line(), status=asdict(status),
                      config=str(control.settings_path().absolute()))
@@ -112,8 +140,44 @@ class _Handler(socketserver.StreamRequestHandler):
         except (ValueError, UnicodeDecodeError) as e:
             reply = {"ok": False, "error": f"bad request ({e}); send one JSON object on one line"}
         else:
+            if request.get("cmd") == "preview":
+                self._stream(server.control, request)
+                return
             reply = answer(server.control, request)
         self.wfile.write(json.dumps(reply).encode("utf-8") + b"\n")
+
+    def _stream(self, control: Control, request: dict[str, Any]) -> None:
+        """Send the frames of a feed until the client or the daemon ends it (see the module's promises)."""
+        try:
+            from vcamd.service.feed import DEFAULT_WIDTH  # numpy and OpenCV: only for a preview
+
+            width = int(request.get("width") or DEFAULT_WIDTH)
+        except (TypeError, ValueError):
+            self.wfile.write(b'{"ok": false, "error": "preview: width must be a number of pixels"}\n')
+            return
+        feed = control.watch(width)
+        conn = self.connection
+        try:
+            conn.sendall(json.dumps(answer(control, {"cmd": "status"})).encode("utf-8") + b"\n")
+            status, looked = control.status(), time.monotonic()
+            frame: np.ndarray | None = None  # the buffer each frame is copied into
+            while not feed.closed and not _gone(conn):
+                taken = feed.take(STREAM_LOOK, frame)
+                if taken is None:
+                    continue
+                frame = taken
+                if time.monotonic() - looked >= STATUS_EVERY:
+                    status, looked = control.status(), time.monotonic()
+                h, w = frame.shape[:2]
+                head = {"width": w, "height": h, "state": status.state.value, "effect": status.effect,
+                        "message": status.message, "fps": round(status.fps_out, 1),
+                        "cpu": round(status.cpu_percent, 1)}
+                conn.sendall(json.dumps(head).encode("utf-8") + b"\n")
+                conn.sendall(frame.data.cast("B"))
+        except OSError as e:  # the client went away mid-frame, or stopped reading
+            log.debug("control socket: a preview ended: %s", e)
+        finally:
+            feed.close()
 
 
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
@@ -206,29 +270,43 @@ class ControlServer:
         self.close()
 
 
-def request(
+def connect(
     cmd: str, path: Path | None = None, timeout: float = CLIENT_TIMEOUT, **args: Any
-) -> dict[str, Any]:
-    """Send one request to the running daemon and return its reply (see the module's promises)."""
+) -> tuple[socket.socket, io.BufferedReader, dict[str, Any]]:
+    """Send one request to the running daemon: the open socket, a reader of it (both the caller's to close)
+    and the daemon's reply (see the module's promises)."""
     p = path or socket_path()
     if not supported():
-        raise VcamdError("vcamd next/pause/resume/status need unix sockets, which this system lacks; "
-                         "use the tray")
+        raise VcamdError(f"vcamd {cmd} needs unix sockets, which this system lacks; use the tray")
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.settimeout(timeout)
-            s.connect(str(p))
-            s.sendall(json.dumps({"cmd": cmd, **args}).encode("utf-8") + b"\n")
-            with s.makefile("rb") as f:
-                line = f.readline(MAX_REQUEST)
+        s.settimeout(timeout)
+        s.connect(str(p))
+        s.sendall(json.dumps({"cmd": cmd, **args}).encode("utf-8") + b"\n")
+        f = s.makefile("rb")
+        line = f.readline(MAX_REQUEST)
     except (FileNotFoundError, ConnectionRefusedError):
+        s.close()
         raise NotRunning("vcamd is not running (start it with: vcamd run)") from None
     except OSError as e:  # a timeout, or a socket we may not use
+        s.close()
         raise VcamdError(f"the running vcamd did not answer on {p} ({e}); vcamd doctor checks it") from None
     try:
         reply = json.loads(line)
     except ValueError:
-        raise VcamdError(f"the running vcamd gave no answer on {p}; restart it") from None
+        reply = {"ok": False, "error": f"the running vcamd gave no answer on {p}; restart it"}
     if not reply.get("ok"):
+        f.close()
+        s.close()
         raise VcamdError(str(reply.get("error") or "the running vcamd refused the request"))
-    return dict(reply)
+    return s, f, dict(reply)
+
+
+def request(
+    cmd: str, path: Path | None = None, timeout: float = CLIENT_TIMEOUT, **args: Any
+) -> dict[str, Any]:
+    """Send one request to the running daemon and return its reply (see the module's promises)."""
+    s, f, reply = connect(cmd, path, timeout, **args)
+    f.close()
+    s.close()
+    return reply

@@ -2,8 +2,9 @@
 
 Promises:
 - :class:`Daemon` implements :class:`~vcamd.service.control.Control`. ``start()`` raises
-  :class:`VcamdError` (what is missing and how to fix it, then how to try the effects without it) when
-  there is no webcam or no virtual camera; once started it never dies of a frame, a camera or a settings file.
+  :class:`VcamdError` (what is missing and how to fix it, then how to try the effects without it: ``vcamd
+  preview`` when only the virtual camera is missing) when there is no webcam or no virtual camera; once
+  started it never dies of a frame, a camera or a settings file.
 - Three threads: the camera (:mod:`vcamd.service.camera`, latest frame only), the worker (pipeline, then the
   virtual camera, contiguous BGR, at the output size) and the monitor (settings file, readers, stats, and
   every :data:`~vcamd.service.memory.TRIM_EVERY` s the free heap pages given back to the system).
@@ -27,6 +28,9 @@ Promises:
   progress, or an accident) while running keeps the last good settings, logged in one line.
 - ``close()`` returns within :data:`CLOSE_BUDGET` seconds in all, whatever the threads are stuck in.
 - An output that tells who reads it (``Output.in_use()``: the PipeWire camera's links) pauses the same way.
+- :meth:`Daemon.watch` opens a :class:`~vcamd.service.feed.Feed` of the frames exactly as they are sent (a
+  live preview); while one is open it counts as an app reading: the camera opens for it and is released
+  again, as above, when the last feed closes and no app reads. ``close()`` closes every feed.
 - The monitor sleeps until something happens: inotify on the settings file and the device, the output's
   ``on_change``, ``stop()``, or its next timed look (stats, heap trim, a settling change, at most
   MONITOR_LONGEST s). Idle, the whole process wakes a few times in five seconds.
@@ -56,6 +60,7 @@ from vcamd.errors import Problems, VcamdError
 from vcamd.outputs import Output
 from vcamd.service import camera, capture, cards, memory
 from vcamd.service.control import State, Status
+from vcamd.service.feed import Feed, Feeds
 from vcamd.service.loader import ThreadLoader
 from vcamd.service.stats import Stats
 from vcamd.service.watch import FileWatcher, ReaderWatch
@@ -77,6 +82,8 @@ IDLE_FULL_RATE = 2.0
 IDLE_KEEPALIVE = 5.0
 CLOSE_BUDGET = 1.8  # seconds close() may take in all (the promise is 2 s from the signal)
 SAFE_WIDTH = 24  # the safe frame is the camera at this width, blurred, scaled back up
+PREVIEW_WITHOUT = ("to see yourself with the effect meanwhile: vcamd preview (it runs vcamd with no virtual "
+                   "camera)")
 NEW_SETTINGS_FILE = "# vcamd settings; every key and its default: vcamd config show\n"
 TRY_WITHOUT = (
     "to try the effects on a video file meanwhile: vcamd process IN.mp4 -o OUT.mp4 --effect blur "
@@ -109,6 +116,7 @@ class Daemon:
         self._state, self._message = State.STARTING, ""
         self._idle_since = 0.0
         self._in_use = True
+        self._feeds = Feeds(self._feeds_changed)
         self._output_dirty = False
         self._output_error = ""
         self._watcher = FileWatcher(self.config_path, settle=POLL)
@@ -166,7 +174,7 @@ class Daemon:
         except VcamdError as e:
             problems.append(str(e))
         if problems:
-            raise Problems(problems, TRY_WITHOUT)
+            raise Problems(problems, TRY_WITHOUT if why else PREVIEW_WITHOUT)
 
     def _open_output(self, cfg: Config) -> None:
         """Open the virtual camera at output.* (zeros: the camera's size and rate, aspect kept)."""
@@ -198,6 +206,7 @@ class Daemon:
         """Stop, join the threads, release the camera, the virtual camera and the model: all within
         ``timeout`` seconds (a thread still stuck then keeps what it uses; the process exit frees it)."""
         self.stop()
+        self._feeds.close_all()
         deadline = time.monotonic() + timeout
         for t in self._threads:
             t.join(max(0.0, deadline - time.monotonic()))
@@ -282,6 +291,13 @@ class Daemon:
     def subscribe(self, callback: Callable[[Status], None]) -> None:
         self._subscribers.append(callback)
 
+    def watch(self, width: int) -> Feed:
+        return self._feeds.open(width)
+
+    def _feeds_changed(self, count: int) -> None:
+        log.info("previews open: %d", count)
+        self._wake.set()
+
     # --- settings ------------------------------------------------------------------------------------
 
     def _switch(self, new: Config) -> set[str]:
@@ -363,8 +379,10 @@ class Daemon:
         active, cards_due = False, ""
         if cfg.daemon.privacy:
             state, message = State.PRIVACY, "privacy is on: camera off"
-        elif cfg.daemon.pause_when_unused and not self._in_use:
+        elif cfg.daemon.pause_when_unused and not self._in_use and not self._feeds:
             state, message = State.IDLE, f'no app reads "{cfg.output.name}": camera off'
+            if self.output is not None and self.output.backend == outputs.NONE:
+                message = "no preview is open (no virtual camera): camera off"
         else:
             active = True
             self._camera_fault = self._watch_camera()
@@ -504,6 +522,11 @@ class Daemon:
             self.output.send(frame)
         except Exception as e:
             self._log_once(f"virtual camera {self.output.device}: a frame could not be sent", e)
+        if self._feeds:
+            try:
+                self._feeds.publish(frame)
+            except Exception as e:
+                self._log_once("a preview: a frame could not be copied", e)
 
     def _still_frame(self, state: State) -> np.ndarray:
         """The card for ``state`` at the output size (built once per state, message and size)."""
