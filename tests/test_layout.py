@@ -85,8 +85,9 @@ def violations() -> list[str]:
 
 
 def _engine_ok(me: str, target: str) -> bool:
-    mine, theirs = me.rsplit(".", 1)[-1], target.rsplit(".", 1)[-1]
-    if mine == "pipeline" or theirs in ENGINE_BASE or target == "vcamd.engine":
+    """A stage is vcamd.engine.X or a module of the package vcamd.engine.X: its modules see each other."""
+    mine, theirs = (m.split(".")[2] if m.count(".") >= 2 else "" for m in (me, target))
+    if mine == "pipeline" or theirs in ENGINE_BASE or target == "vcamd.engine" or mine == theirs:
         return True
     return mine not in ENGINE_STAGES | ENGINE_BASE
 

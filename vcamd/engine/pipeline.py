@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from vcamd import effect_kinds
 from vcamd.config import Config
 from vcamd.engine import effects
 from vcamd.engine.compositor import Compositor
@@ -98,7 +99,8 @@ class Pipeline:
     def _build(self, cfg: Config, current: _Stage | None) -> _Stage:
         effect = effects.build(cfg.effect, self.loader)
         try:
-            needs_model = effect.needs_matte or cfg.effect.name == "transparent" or cfg.framing.auto
+            alpha = effect_kinds.BY_NAME[cfg.effect.name].alpha
+            needs_model = effect.needs_matte or alpha or cfg.framing.auto
             segmenter = None
             if needs_model:
                 same_model = current is not None and current.segmenter is not None and (
@@ -171,7 +173,8 @@ class Pipeline:
             cv2.flip(frame, 1, dst=self._mirror_buf)
             frame = self._mirror_buf
         times = self.last_ms = StageTimes()
-        hides = st.effect.needs_matte or st.cfg.effect.name == "transparent"
+        alpha = effect_kinds.BY_NAME[st.cfg.effect.name].alpha
+        hides = st.effect.needs_matte or alpha
         self.last_treated = hides
         if st.segmenter is None:
             if self._framer.crop is not None:
@@ -183,7 +186,7 @@ class Pipeline:
         t1 = time.perf_counter()
         matte = st.matte.compute(conf, frame, st.segmenter.region)
         t2 = time.perf_counter()
-        if st.cfg.effect.name == "transparent":
+        if alpha:
             out = self._compositor.with_alpha(frame, matte.full)
             t3 = t4 = time.perf_counter()
         elif not hides:  # no effect, only framing

@@ -13,7 +13,7 @@ import logging
 import threading
 from collections.abc import Callable, Hashable
 
-from vcamd.engine.effects import Job, Loaded, Loader, run_job
+from vcamd.engine.effects.base import Job, Loaded, Loader, run_job
 
 log = logging.getLogger(__name__)
 
