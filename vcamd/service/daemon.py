@@ -5,8 +5,9 @@ Promises:
   :class:`VcamdError` (what is missing and how to fix it, then how to try the effects without it) when
   there is no webcam or no virtual camera; once started it never dies of a frame, a camera or a settings file.
 - Three threads: the camera (:mod:`vcamd.service.camera`, latest frame only), the worker (pipeline, then the
-  virtual camera, contiguous BGR, at the output size) and the monitor (settings file, readers, stats, and
-  every :data:`~vcamd.service.memory.TRIM_EVERY` s the free heap pages given back to the system).
+  virtual camera, contiguous BGR, at the output size and at most at its rate) and the monitor (settings
+  file, readers, stats, and every :data:`~vcamd.service.memory.TRIM_EVERY` s the free heap pages given
+  back to the system).
 - The settings file is watched (inotify on its folder, else polled): a change takes effect within a
   second, between frames, all at once; a bad one is logged (file, key, value) and the last good settings
   keep running. Command-line overrides hold until that key is edited in the file or changed through
@@ -26,6 +27,10 @@ Promises:
 - A settings file that is unreadable, not UTF-8, not TOML, invalid, or empty (0 bytes: a save in
   progress, or an accident) while running keeps the last good settings, logged in one line.
 - ``close()`` returns within :data:`CLOSE_BUDGET` seconds in all, whatever the threads are stuck in.
+- While an app reads the virtual camera, its format (size, rate, pixel format) and its node or device stay
+  whatever the settings or the camera do: frames are cover-fitted to its size and paced to its rate, and the
+  status's ``note`` says what waits ("720p until the call ends (then 360p)"). The camera is opened again with
+  the new settings the moment no app reads it (see :mod:`vcamd.service.output_format`).
 - An output that tells who reads it (``Output.in_use()``: the PipeWire camera's links) pauses the same way.
 - The monitor sleeps until something happens: inotify on the settings file and the device, the output's
   ``on_change``, ``stop()``, or its next timed look (stats, heap trim, a settling change, at most
@@ -53,10 +58,12 @@ from vcamd.config import Config, ConfigError
 from vcamd.engine import effects
 from vcamd.engine.pipeline import Pipeline
 from vcamd.errors import VcamdError
+from vcamd.media import cover_fit
 from vcamd.outputs import Output
-from vcamd.service import camera, cards, memory
+from vcamd.service import camera, cards, memory, output_format
 from vcamd.service.control import State, Status
 from vcamd.service.loader import ThreadLoader
+from vcamd.service.output_format import Format, Pacer
 from vcamd.service.stats import Stats
 from vcamd.service.watch import FileWatcher, ReaderWatch
 
@@ -109,7 +116,10 @@ class Daemon:
         self._state, self._message = State.STARTING, ""
         self._idle_since = 0.0
         self._in_use = True
-        self._output_dirty = False
+        self._opened: tuple[dict[str, Any], Format] | None = None  # what the output was opened for
+        self._held = ""  # what waits for no app to read the virtual camera (a format held while one reads)
+        self._readers_known = True
+        self._pacer = Pacer()
         self._output_error = ""
         self._watcher = FileWatcher(self.config_path, settle=POLL)
         self.monitor_wakes = 0  # turns of the monitor's loop (it sleeps until something happens)
@@ -166,19 +176,10 @@ class Daemon:
             raise VcamdError("; ".join(problems) + "\n" + TRY_WITHOUT)
 
     def _open_output(self, cfg: Config) -> None:
-        """Open the virtual camera at output.* (zeros: the camera's size and rate, aspect kept)."""
-        info = self.camera.info if self.camera else None
-        cw, ch = (info.width, info.height) if info else (cfg.camera.width, cfg.camera.height)
-        w, h = cfg.output.width, cfg.output.height
-        if w and not h:
-            h = round(w * ch / cw)
-        elif h and not w:
-            w = round(h * cw / ch)
-        elif not w:
-            w, h = cw, ch
-        fps = cfg.output.fps or (info.fps if info else cfg.camera.fps)
-        w, h = max(2, w - w % 2), max(2, h - h % 2)  # I420 wants even sizes, and something to send
-        self.output = outputs.open_output(cfg.output, w, h, fps, on_change=self._kick)
+        """Open the virtual camera at the format ``output.*`` asks for (zeros: the camera's size and rate)."""
+        fmt = output_format.wanted(cfg.output, cfg.camera, self.camera.info if self.camera else None)
+        self.output = outputs.open_output(cfg.output, fmt.width, fmt.height, fmt.fps, on_change=self._kick)
+        self._opened = (_identity(cfg), fmt)
         self._kick()  # a new output may have a new device to watch
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -233,7 +234,7 @@ class Daemon:
     def status(self) -> Status:
         s = self.stats.snapshot()
         return Status(self._state, self._message, self._cfg.effect.name, s.fps_in, s.fps_out,
-                      s.stages_ms.get("total", 0.0), s.dropped, s.stages_ms, s.cpu_percent)
+                      s.stages_ms.get("total", 0.0), s.dropped, s.stages_ms, s.cpu_percent, self._held)
 
     def settings(self) -> Config:
         return self._cfg
@@ -295,8 +296,6 @@ class Daemon:
             self._cfg = new
             if "camera" in changed and self.camera is not None:
                 self.camera.configure(new.camera)
-            if "output" in changed:
-                self._output_dirty = True
             if "tray" in changed:
                 log.info("tray.enabled takes effect at the next start")
             self._wake.set()
@@ -406,7 +405,7 @@ class Daemon:
 
     def _work_once(self, next_still: float) -> float:
         """One turn of the worker: a live frame, or a card when one is due; returns when the next card is."""
-        if self._output_dirty and not self._reopen_output():
+        if self._output_due() and not self._reopen_output():
             self._stopping.wait(OUTPUT_RETRY)
             return next_still
         state, cards_due = self._decide()
@@ -414,7 +413,8 @@ class Daemon:
             assert self.camera is not None
             item = self.camera.slot.take(TAKE_TIMEOUT)
             if item is not None:
-                self._send_live(item)
+                if self.output is None or self._pacer.due(item.t, self.output.fps):
+                    self._send_live(item)
                 return next_still
             if not cards_due:
                 return next_still
@@ -488,7 +488,8 @@ class Daemon:
         return self._safe
 
     def _send(self, frame: np.ndarray) -> None:
-        """Send a BGR (or BGRA) frame, resized to the output if needed."""
+        """Send a BGR (or BGRA) frame, cover-fitted to the output's size if it has another (never stretched:
+        a camera of another size or shape under a held format fills the picture)."""
         if self.output is None:
             return
         if frame.ndim == 3 and frame.shape[2] == 4:
@@ -498,9 +499,7 @@ class Daemon:
             shape = (h, w, *frame.shape[2:])
             if self._fit is None or self._fit.shape != shape or self._fit.dtype != frame.dtype:
                 self._fit = np.empty(shape, frame.dtype)  # as the frame: resize cannot write into another
-            interpolation = cv2.INTER_AREA if frame.shape[1] > w else cv2.INTER_LINEAR
-            cv2.resize(frame, (w, h), dst=self._fit, interpolation=interpolation)
-            frame = self._fit
+            frame = cover_fit(frame, (w, h), dst=self._fit)
         try:
             self.output.send(frame)
         except Exception as e:
@@ -528,22 +527,46 @@ class Daemon:
             self._still_key = key
         return self._still
 
+    def _output_due(self) -> bool:
+        """Whether the virtual camera must be opened (again) now: it is not open (an open failed), or the
+        settings or the camera ask for another and no app reads it. While an app reads, its format is held
+        (apps drop a camera that goes away) and the status says until when."""
+        if self.output is None or self._opened is None:
+            return True
+        cfg = self._cfg
+        new = (_identity(cfg), output_format.wanted(cfg.output, cfg.camera,
+                                                   self.camera.info if self.camera else None))
+        if new == self._opened:
+            self._hold("")
+            return False
+        if self._in_use:
+            self._hold(output_format.hold_note(self._opened[1], new[1], self._readers_known))
+            return False
+        return True
+
+    def _hold(self, note: str) -> None:
+        """Say (status, tray, log) what waits for no app to read the virtual camera; "" once nothing does."""
+        if note != self._held:
+            self._held = note
+            if note:
+                log.info("virtual camera %s: %s", self._cfg.output.name, note)
+            self._notify()
+
     def _reopen_output(self) -> bool:
         """Open the virtual camera again with the settings in force; False (and ERROR) if it fails."""
-        self._output_dirty = False
         if self.output is not None:
             self.output.close()
             self.output = None
         try:
             self._open_output(self._cfg)
         except VcamdError as e:
-            self._output_dirty = True
             if str(e) != self._output_error:
                 log.error("%s; retrying every %.0f s", e, OUTPUT_RETRY)
             self._output_error = str(e)
             self._set_state(State.ERROR, self._output_error)
             return False
         self._output_error = ""
+        self._hold("")
         return True
 
     # --- the monitor thread --------------------------------------------------------------------------
@@ -602,6 +625,7 @@ class Daemon:
             self._readers = watch = ReaderWatch(path) if path else None
         in_use = watch.poll() if watch is not None else True
         said = self.output.in_use() if self.output is not None else None
+        self._readers_known = said is not None or bool(watch is not None and watch.supported)
         if said is not None:  # the output knows (a PipeWire node's links); device readers count too
             in_use = said or bool(watch is not None and watch.supported and in_use)
         if in_use != self._in_use:
@@ -617,3 +641,8 @@ class Daemon:
         level = logging.INFO if self._cfg.daemon.pause_when_unused else logging.DEBUG
         log.log(level, '%s "%s"', "an app opened" if in_use else "no app reads", name)
         self._wake.set()
+
+
+def _identity(cfg: Config) -> dict[str, Any]:
+    """The output settings that name the virtual camera (all but its format): another one is a new camera."""
+    return cfg.output.model_dump(exclude={"width", "height", "fps"})
