@@ -148,6 +148,10 @@ def test_commands_drive_the_running_daemon(tmp_path: Path, capsys: pytest.Captur
         before = config.read_bytes()
         bad = {("set", "effect.nme", "blur"): "unknown key effect.nme = 'blur' (a typo?); effect takes: name",
                ("set", "effect.blur_strength", "500"): "effect.blur_strength = 500 is invalid",
+               ("set", "output.width", "7680"): "output.width = 7680 is invalid: Input should be less than "
+                                                 "or equal to 3840",
+               ("set", "output.fps", "120"): "output.fps = 120 is invalid: Input should be less than or "
+                                             "equal to 60",
                ("set", "effect.background", "~/gone.jpg"): f"{os.environ['HOME']}/gone.jpg: no such file",
                ("set", "nosuch.key", "1"): "unknown setting 'nosuch.key'; settings are SECTION.KEY, the file "
                                               "takes: camera, output, effect",
