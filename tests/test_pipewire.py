@@ -2,8 +2,9 @@
 process with a 1280x720 video file as the webcam and effect color, read back by a real PipeWire client
 (GStreamer's pipewiresrc) and by headless Chromium through the Camera portal.
 
-One daemon serves the module's tests in order: frames (1), pause when unused (2), the browser (4), PipeWire
-killed and restarted under it (3, last).
+One daemon serves the module's tests in order: frames (1), pause when unused (2), the browser (4), settings
+changed under a reading client and under the browser (issue 31), PipeWire killed and restarted under it (3,
+last).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import tomlkit
 import vcam_recorder
 from chromium_cdp import Chromium
 from conftest import VIDEOS
@@ -33,6 +35,7 @@ from stream_helpers import wait_for
 
 from vcamd import outputs
 from vcamd.config import OutputSettings
+from vcamd.media import cover_fit
 from vcamd.outputs import pipewire, v4l2loopback
 from vcamd.outputs.fanout import FanOut
 from vcamd.outputs.pipewire import PipeWireCamera
@@ -50,6 +53,9 @@ NAME = "VBG Camera"
 COLOR = "#ff00ff"  # magenta: nothing in the clip is (the person wears green)
 MAGENTA = (255, 0, 255)
 SIZE = (1280, 720)
+#: The daemon's settings file (with the clip as camera.device once a test changes the camera).
+SETTINGS = {"effect": {"name": "color", "color": COLOR}, "output": {"backend": "pipewire", "name": NAME},
+            "daemon": {"pause_when_unused": True, "idle_fps": 2}}
 
 
 def share(frame: np.ndarray, bgr: tuple[int, int, int], tol: int = 40) -> float:
@@ -110,16 +116,34 @@ class Running:
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
 
+    def says(self, text: str) -> int:
+        """How often the daemon's log has said ``text`` so far."""
+        return self.log_text().count(text)
 
-def _clip_720p(path: Path) -> Path:
-    """The real webcam clip resized to 1280x720 (what a 720p webcam gives)."""
+    def write_settings(self, **sections: dict[str, object]) -> None:
+        """The settings file: :data:`SETTINGS` with ``sections`` over it."""
+        data = {name: dict(values) for name, values in SETTINGS.items()}
+        for name, values in sections.items():
+            data.setdefault(name, {}).update(values)
+        (self.root / "vcamd.toml").write_text(tomlkit.dumps(data))
+
+    def restore_settings(self) -> None:
+        """The first settings back (the 720p clip as the camera), the node at 1280x720 again."""
+        opened = self.says(f"node vcamd-vbg-camera, {SIZE[0]}x{SIZE[1]} @ 30 fps")
+        self.write_settings(camera={"device": str(self.clip)})
+        wait_for(lambda: self.says(f"node vcamd-vbg-camera, {SIZE[0]}x{SIZE[1]} @ 30 fps") > opened, 10,
+                 what="the node at 1280x720 again")
+
+
+def _clip_720p(path: Path, size: tuple[int, int] = SIZE) -> Path:
+    """The real webcam clip cover-fitted to ``size``: what a 720p webcam gives, or one of another shape."""
     cap = cv2.VideoCapture(str(VIDEOS / "maxine_webcam_part1.mp4"))
-    out = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), 30.0, SIZE)
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), 30.0, size)
     while True:
         ok, frame = cap.read()
         if not ok:
             break
-        out.write(cv2.resize(frame, SIZE, interpolation=cv2.INTER_AREA))
+        out.write(cover_fit(frame, size))
     out.release()
     cap.release()
     return path
@@ -131,12 +155,13 @@ def running() -> Iterator[Running]:
     root = Path(tempfile.mkdtemp(prefix="vcamd-pw-"))
     clip = _clip_720p(root / "webcam720.mp4")
     session = PipeWireSession(root / "session")
+    # its own "one daemon per user" lock (module fixtures start before conftest's per-test one)
+    session.env["VCAMD_INSTANCE"] = root.name
     daemon = None
     log = root / "vcamd.log"
     try:
         cfg = root / "vcamd.toml"
-        cfg.write_text(f'[effect]\nname = "color"\ncolor = "{COLOR}"\n[output]\nbackend = "pipewire"\n'
-                       f'name = "{NAME}"\n[daemon]\npause_when_unused = true\nidle_fps = 2\n')
+        cfg.write_text(tomlkit.dumps(SETTINGS))
         env = dict(session.env, VCAMD_MODEL_DIR=os.environ["VCAMD_MODEL_DIR"], PYTHONUNBUFFERED="1")
         with open(log, "w") as f:
             daemon = subprocess.Popen(
@@ -341,6 +366,62 @@ def test_devices_and_doctor_see_the_node_while_vcamd_runs(running: Running) -> N
                               text=True, timeout=60).stdout
         assert "(optional while the PipeWire camera works; fix: " in auto, auto
         assert "FAIL  v4l2loopback" not in auto and "FAIL  PipeWire" not in auto, auto
+
+
+HELD = "until the call ends"
+
+
+def test_settings_changes_never_end_a_pipewiresrc_clients_stream(running: Running) -> None:
+    """Issue 31: a client reads for 10 s while the camera (another size and shape, through camera.device,
+    camera.width and camera.height, with the output at the camera's), then the output's size, then its rate
+    change. It sees one stream (the same node, no gap over 200 ms, treated frames throughout, 1280x720 at 30
+    fps); ``vcamd status`` says what waits; the next client gets the new format."""
+    node = running.node()
+    camera43 = _clip_720p(running.root / "webcam43.mp4", (960, 720))
+    opened, held = running.says('an app opened "VBG Camera"'), running.says(HELD)
+    consumer = running.start_consumer(10.0, "held")
+    try:
+        wait_for(lambda: running.says('an app opened "VBG Camera"') > opened, 10, what="the client linked")
+        time.sleep(1.0)
+        changes: list[dict[str, dict[str, object]]] = [
+            {"camera": {"device": str(camera43), "width": 960, "height": 720}},
+            {"output": {"width": 640, "height": 360}},
+            {"output": {"width": 640, "height": 360, "fps": 15.0}},
+        ]
+        notes = ["720p until the call ends (then 960x720)", "720p until the call ends (then 360p)",
+                 "720p at 30 fps until the call ends (then 360p at 15 fps)"]
+        sections: dict[str, dict[str, object]] = {}
+        for change, note in zip(changes, notes, strict=True):
+            sections.update(change)
+            running.write_settings(**sections)
+            wait_for(lambda n=note: running.says(n) > 0, 5, what=f"the note {note!r}")  # type: ignore[misc]
+            assert running.session.camera_nodes(NAME) == [node], "the node was made again"
+            time.sleep(1.5)
+        env = dict(running.session.env, VCAMD_MODEL_DIR=os.environ["VCAMD_MODEL_DIR"])
+        status = subprocess.run([sys.executable, "-m", "vcamd", "status"], env=env, capture_output=True,
+                                text=True, timeout=60)
+        assert notes[-1] in status.stdout, (status.stdout, status.stderr)
+        report = running.report(consumer)
+    finally:
+        if consumer.poll() is None:
+            consumer.kill()
+            consumer.wait()
+    try:
+        assert report["ended"] == "" and report["first_live"] is not None, report
+        assert report["max_gap"] <= 0.2, report
+        assert report["untreated"] == 0, report
+        assert (report["sizes"], report["rates"]) == (["1280x720"], [30.0]), report
+        assert running.says(HELD) > held
+        wait_for(lambda: running.says("node vcamd-vbg-camera, 640x360 @ 15 fps"), 5, what="the new format")
+        after = running.node()  # PipeWire may give the new node the old one's id
+        again = running.consume(2.0, "new_format")
+        assert (again["sizes"], again["rates"]) == (["640x360"], [15.0]), again
+        assert again["first_live"] is not None and again["untreated"] == 0, again
+    finally:
+        running.restore_settings()
+    print(f"node {node} kept through three changes: {report['frames']} frames at {report['fps']:.1f} fps, "
+          f"longest gap {report['max_gap'] * 1000:.0f} ms; then node {after}: 640x360 at {again['fps']:.1f} "
+          "fps")
 
 
 def test_auto_without_a_loopback_device_opens_the_pipewire_camera(

@@ -17,6 +17,8 @@ Promises:
   IDLE_FULL_RATE seconds, then one every IDLE_KEEPALIVE seconds; an app opening the device gets live video
   within a second. Privacy sends a card (or ``daemon.privacy_image``) and releases the webcam; a missing or
   busy camera sends a card while the camera retries.
+- A camera that gives no frame for TAKE_TIMEOUT while live (opening again after a settings change, a
+  hiccup) is bridged with the last treated frame (for up to LAST_GOOD_FOR s; nothing with no effect on).
 - While an effect is on, no untreated camera frame goes out: a frame the pipeline fails on is logged once
   per distinct error and replaced by the last good treated frame for up to a second, then by a safe frame
   (the camera shrunk and heavily blurred, with no model); the status says so (ERROR, with why). A frame
@@ -417,6 +419,7 @@ class Daemon:
                     self._send_live(item)
                 return next_still
             if not cards_due:
+                self._bridge()
                 return next_still
         now = time.monotonic()
         if now >= next_still:
@@ -467,6 +470,13 @@ class Daemon:
             return
         np.copyto(self._good, out)
         self._good_t = now
+
+    def _bridge(self) -> None:
+        """No camera frame for TAKE_TIMEOUT (the camera opening again after a settings change, or a hiccup):
+        the last treated frame once more, so apps see no gap; for up to LAST_GOOD_FOR s, never the room."""
+        if self._good is not None and time.monotonic() - self._good_t <= LAST_GOOD_FOR:
+            self._send(self._good)
+            self.stats.frame_out()
 
     def _instead_of(self, frame: np.ndarray, err: Exception) -> np.ndarray:
         """What goes out for a frame the pipeline failed on: never the frame itself (the room)."""
@@ -616,7 +626,10 @@ class Daemon:
 
     def _watch_readers(self) -> None:
         """Look (without waiting) whether apps opened or closed the virtual camera."""
-        path = self.output.reader_path if self.output is not None else ""
+        output = self.output
+        if output is None and not self._output_error:  # being opened again: nobody can read it yet
+            return
+        path = output.reader_path if output is not None else ""
         watch = self._readers
         if (watch.path if watch else "") != (os.path.realpath(path) if path else ""):
             self._readers = None
@@ -624,7 +637,7 @@ class Daemon:
                 watch.close()
             self._readers = watch = ReaderWatch(path) if path else None
         in_use = watch.poll() if watch is not None else True
-        said = self.output.in_use() if self.output is not None else None
+        said = output.in_use() if output is not None else None
         self._readers_known = said is not None or bool(watch is not None and watch.supported)
         if said is not None:  # the output knows (a PipeWire node's links); device readers count too
             in_use = said or bool(watch is not None and watch.supported and in_use)
