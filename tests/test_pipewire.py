@@ -233,9 +233,9 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--enable-features=WebRtcPipeWireCamera", "--use-fake-ui-for-media-stream"]
-# In the page: find the camera by its label, open it, read frames with MediaStreamTrackProcessor for 4 s; the
-# frame rate counts from the first frame showing the effect (magenta over a quarter of a 64x36 thumbnail).
-READ_CAMERA = """
+# In the page: find the camera by its label and open it (``stream``, ``crashes``); ``magenta(frame)`` is the
+# share of a 64x36 thumbnail in the effect's colour.
+OPEN_CAMERA = """
 const NAME = %s;
 // Chromium learns the PipeWire cameras from the portal a moment after the page asks: retry "not found".
 // Chromium 156's PipeWire capture now and then trips its own race check as a stream starts (its video
@@ -255,9 +255,6 @@ for (let tries = 0; !stream; tries++) {
     await new Promise(r => setTimeout(r, 250));
   }
 }
-const cams = (await navigator.mediaDevices.enumerateDevices()).filter(d => d.kind === "videoinput");
-const track = stream.getVideoTracks()[0];
-const reader = new MediaStreamTrackProcessor({track}).readable.getReader();
 const thumb = new OffscreenCanvas(64, 36).getContext("2d", {willReadFrequently: true});
 const magenta = (frame) => {
   thumb.drawImage(frame, 0, 0, 64, 36);
@@ -266,6 +263,13 @@ const magenta = (frame) => {
   for (let i = 0; i < px.length; i += 4) if (px[i] > 200 && px[i + 1] < 60 && px[i + 2] > 200) n++;
   return n / (64 * 36);
 };
+"""
+# Read frames with MediaStreamTrackProcessor for 4 s; the frame rate counts from the first frame showing the
+# effect (magenta over a quarter of the thumbnail).
+READ_CAMERA = OPEN_CAMERA + """
+const cams = (await navigator.mediaDevices.enumerateDevices()).filter(d => d.kind === "videoinput");
+const track = stream.getVideoTracks()[0];
+const reader = new MediaStreamTrackProcessor({track}).readable.getReader();
 const t0 = performance.now();
 let live = null, frames = 0, width = 0, height = 0, png = "", seen = 0;
 while (performance.now() - t0 < 4000) {
@@ -289,6 +293,45 @@ const fps = live === null ? 0 : (frames - 1) / ((performance.now() - live) / 100
 track.stop();
 return {labels: cams.map(d => d.label), label: track.label, width, height, fps, seen, crashes,
         live_after: live === null ? null : (live - t0) / 1000, png};
+"""
+
+
+# Keep reading in the background into ``window.watch`` (frames after the first with the effect, those without
+# it, the longest wait between two, every size, whether the track ended); return once it has been live 1 s.
+WATCH_CAMERA = OPEN_CAMERA + """
+const track = stream.getVideoTracks()[0];
+const w = window.watch = {track, live: null, last: 0, frames: 0, untreated: 0, maxGap: 0, sizes: new Set(),
+                          ended: false, stop: false};
+track.addEventListener("ended", () => { w.ended = true; });
+const reader = new MediaStreamTrackProcessor({track}).readable.getReader();
+(async () => {
+  while (!w.stop) {
+    const {value: frame, done} = await reader.read();
+    if (done) { w.ended = true; break; }
+    const now = performance.now(), treated = magenta(frame) > 0.25;
+    w.sizes.add(frame.displayWidth + "x" + frame.displayHeight);
+    if (w.live === null && treated) w.live = now;
+    else if (w.live !== null) {
+      w.frames++;
+      if (!treated) w.untreated++;
+      w.maxGap = Math.max(w.maxGap, (now - w.last) / 1000);
+    }
+    w.last = now;
+    frame.close();
+  }
+})();
+const t0 = performance.now();
+while ((w.live === null || performance.now() - w.live < 1000) && !w.ended && performance.now() - t0 < 20000)
+  await new Promise(r => setTimeout(r, 100));
+return {live: w.live !== null, label: track.label, crashes};
+"""
+WATCHED = """
+const w = window.watch;
+w.stop = true;
+const state = w.track.readyState;
+w.track.stop();
+return {state, ended: w.ended, frames: w.frames, untreated: w.untreated, max_gap: w.maxGap,
+        sizes: [...w.sizes]};
 """
 
 
@@ -344,6 +387,39 @@ def test_chromium_lists_opens_and_reads_the_camera_through_the_portal(
     assert share(frame[int(h * 0.75): int(h * 0.95), int(w * 0.42): int(w * 0.6)], MAGENTA) < 0.05
     print(f"Chromium: {got['label']!r} {got['width']}x{got['height']} at {got['fps']:.1f} fps, effect after "
           f"{got['live_after']:.2f} s ({got['crashes']} restarts of its video capture)")
+
+
+@pytest.mark.skipif(not os.path.exists(CHROMIUM) or bool(missing_tools("Xvfb", "xdg-desktop-portal",
+                                                                       "xdg-desktop-portal-gtk", "gdbus")),
+                    reason="needs Debian's chromium, Xvfb, xdg-desktop-portal(-gtk) and gdbus")
+def test_chromiums_track_stays_live_over_a_size_change(running: Running) -> None:
+    """Issue 31: the output's size changes while Chromium reads the camera: the track stays live, on the same
+    node, with treated 1280x720 frames and no gap over 200 ms."""
+    node = running.node()
+    running.session.start_portal()
+    server, url = _serve_blank_page()
+    browser = None
+    try:
+        browser = Chromium(CHROMIUM, running.root / "chromium-held", running.session.env, CHROMIUM_FLAGS,
+                           running.root / "chromium-held.log")
+        browser.open(url)
+        opened = browser.evaluate(WATCH_CAMERA % json.dumps(NAME))
+        assert opened["live"] and opened["label"] == NAME, opened
+        running.write_settings(camera={"device": str(running.clip)}, output={"width": 640, "height": 360})
+        wait_for(lambda: running.says("720p until the call ends (then 360p)") > 0, 5, what="the held size")
+        time.sleep(2.0)
+        assert running.session.camera_nodes(NAME) == [node], "the node was made again"
+        got = browser.evaluate(WATCHED)
+    finally:
+        if browser is not None:
+            browser.close()
+        server.shutdown()
+        running.restore_settings()
+    assert got["state"] == "live" and not got["ended"], got
+    assert got["sizes"] == ["1280x720"] and got["untreated"] == 0 and got["frames"] > 30, got
+    assert got["max_gap"] <= 0.2, got
+    print(f"Chromium: the track stayed live over a size change, {got['frames']} treated frames, longest gap "
+          f"{got['max_gap'] * 1000:.0f} ms ({opened['crashes']} restarts of its video capture)")
 
 
 def test_devices_and_doctor_see_the_node_while_vcamd_runs(running: Running) -> None:
