@@ -6,7 +6,7 @@ for SECONDS as I420 (what vcamd sends: no conversion, so the client costs little
 line: frames, width, height, ``first`` (seconds from start to the first frame), ``first_live`` (to the first
 frame where magenta, the tests' effect colour, covers over a quarter of the picture, told by its chroma: the
 effect, not a still card), ``fps`` over the frames after the first live one; ``max_gap``, the longest wait
-between two frames after the first live one (s), ``untreated``, how many frames after it lacked the effect,
+between two frames after the first live one (s) and when it ended (``gap_at``), ``untreated``, how many frames after it lacked the effect,
 ``sizes`` and ``rates``, every size and frame rate its caps had, and ``ended``, the error or end of stream
 GStreamer reported ("" if none). It saves the last frame as OUT.png (BGR).
 """
@@ -80,12 +80,13 @@ def main() -> int:
     ended = "" if message is None else ("end of stream" if message.type == Gst.MessageType.EOS
                                         else str(message.parse_error()[0].message))
     pipeline.set_state(Gst.State.NULL)
-    gaps = [b - a for a, b in itertools.pairwise(live_times)]
+    gaps = [(b - a, b) for a, b in itertools.pairwise(live_times)]
+    max_gap, gap_at = max(gaps, default=(0.0, 0.0))
     fps = (len(live_times) - 1) / (live_times[-1] - live_times[0]) if len(live_times) > 2 else 0.0
     if last is not None:
         cv2.imwrite(out, cv2.cvtColor(last.reshape(height * 3 // 2, width), cv2.COLOR_YUV2BGR_I420))
     print(json.dumps({"frames": frames, "width": width, "height": height, "first": first,
-                      "first_live": first_live, "fps": fps, "max_gap": max(gaps, default=0.0),
+                      "first_live": first_live, "fps": fps, "max_gap": max_gap, "gap_at": gap_at,
                       "untreated": untreated, "sizes": sorted(sizes), "rates": sorted(rates),
                       "ended": ended}))
     return 0
