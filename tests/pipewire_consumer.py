@@ -6,9 +6,10 @@ for SECONDS as I420 (what vcamd sends: no conversion, so the client costs little
 line: frames, width, height, ``first`` (seconds from start to the first frame), ``first_live`` (to the first
 frame where magenta, the tests' effect colour, covers over a quarter of the picture, told by its chroma: the
 effect, not a still card), ``fps`` over the frames after the first live one; ``max_gap``, the longest wait
-between two frames after the first live one (s) and when it ended (``gap_at``), ``untreated``, how many frames after it lacked the effect,
-``sizes`` and ``rates``, every size and frame rate its caps had, and ``ended``, the error or end of stream
-GStreamer reported ("" if none). It saves the last frame as OUT.png (BGR).
+between two frames after the first live one (s), and when it ended (``gap_at``); ``untreated``, how many
+frames after it lacked the effect; ``sizes`` and ``rates``, every size and frame rate its caps had; and
+``ended``, the error or end of stream GStreamer reported ("" if none). It saves the last frame as OUT.png
+(BGR).
 """
 
 from __future__ import annotations
