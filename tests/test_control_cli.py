@@ -8,6 +8,7 @@ daemon through the settings file (its live reload) and its unix socket.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import stat
@@ -143,6 +144,17 @@ def test_commands_drive_the_running_daemon(tmp_path: Path, capsys: pytest.Captur
         vcamd(capsys, "next")
         assert "b-doctor.jpg" in config.read_text()
         seconds_until(d, lambda f: float(np.abs(f.astype(int) - first.astype(int)).mean()) > 20, time.time())
+
+        # vcamd set output.*: while an app reads the camera its format stays, and set and status say so
+        with open(tmp_path / "video10", "rb"):
+            time.sleep(1.0)  # the daemon learns of the reader from inotify and /proc
+            r = vcamd(capsys, "set", "output.width", "320", "--config", str(config))
+            note = "176x144 until the call ends (then 320x262)"
+            assert r.returncode == 0 and r.stdout.strip().endswith(f"applied; {note})"), r.stdout + r.stderr
+            assert vcamd(capsys, "status").stdout.strip().endswith(note)
+            assert json.loads((d.folder / "status.json").read_text())["shape"] == [144, 176, 3]
+        wait_for(lambda: json.loads((d.folder / "status.json").read_text())["shape"] == [262, 320, 3],
+                 what="the new size once the app left")
 
         # bad key, bad value: one line, exit 2, the file untouched (byte for byte)
         before = config.read_bytes()

@@ -298,6 +298,8 @@ class Daemon:
             self._cfg = new
             if "camera" in changed and self.camera is not None:
                 self.camera.configure(new.camera)
+            if changed & {"output", "camera"}:
+                self._output_due()  # the status says at once what waits for no app to read
             if "tray" in changed:
                 log.info("tray.enabled takes effect at the next start")
             self._wake.set()
