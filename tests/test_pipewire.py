@@ -19,6 +19,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -335,6 +336,29 @@ return {state, ended: w.ended, frames: w.frames, untreated: w.untreated, max_gap
 """
 
 
+NEEDS_CHROMIUM = pytest.mark.skipif(
+    not os.path.exists(CHROMIUM) or bool(missing_tools("Xvfb", "xdg-desktop-portal", "xdg-desktop-portal-gtk",
+                                                       "gdbus")),
+    reason="needs Debian's chromium, Xvfb, xdg-desktop-portal(-gtk) and gdbus")
+
+
+@contextmanager
+def _chromium(running: Running, profile: str) -> Iterator[Chromium]:
+    """Headless Chromium in the session (the portal started), on an empty page of ours; closed after."""
+    running.session.start_portal()
+    server, url = _serve_blank_page()
+    browser = None
+    try:
+        browser = Chromium(CHROMIUM, running.root / profile, running.session.env, CHROMIUM_FLAGS,
+                           running.root / f"{profile}.log")
+        browser.open(url)
+        yield browser
+    finally:
+        if browser is not None:
+            browser.close()
+        server.shutdown()
+
+
 def _serve_blank_page() -> tuple[ThreadingHTTPServer, str]:
     """An empty page on 127.0.0.1 (a secure context, as getUserMedia wants)."""
 
@@ -355,25 +379,13 @@ def _serve_blank_page() -> tuple[ThreadingHTTPServer, str]:
     return server, f"http://127.0.0.1:{server.server_address[1]}/"
 
 
-@pytest.mark.skipif(not os.path.exists(CHROMIUM) or bool(missing_tools("Xvfb", "xdg-desktop-portal",
-                                                                       "xdg-desktop-portal-gtk", "gdbus")),
-                    reason="needs Debian's chromium, Xvfb, xdg-desktop-portal(-gtk) and gdbus")
+@NEEDS_CHROMIUM
 def test_chromium_lists_opens_and_reads_the_camera_through_the_portal(
     running: Running, artifacts: Path
 ) -> None:
     running.node()
-    running.session.start_portal()
-    server, url = _serve_blank_page()
-    browser = None
-    try:
-        browser = Chromium(CHROMIUM, running.root / "chromium", running.session.env, CHROMIUM_FLAGS,
-                           running.root / "chromium.log")
-        browser.open(url)
+    with _chromium(running, "chromium") as browser:
         got = browser.evaluate(READ_CAMERA % json.dumps(NAME))
-    finally:
-        if browser is not None:
-            browser.close()
-        server.shutdown()
     assert NAME in got["labels"], f"Chromium lists {got['labels']}"
     assert got["label"] == NAME
     assert (got["width"], got["height"]) == SIZE, got
@@ -389,31 +401,22 @@ def test_chromium_lists_opens_and_reads_the_camera_through_the_portal(
           f"{got['live_after']:.2f} s ({got['crashes']} restarts of its video capture)")
 
 
-@pytest.mark.skipif(not os.path.exists(CHROMIUM) or bool(missing_tools("Xvfb", "xdg-desktop-portal",
-                                                                       "xdg-desktop-portal-gtk", "gdbus")),
-                    reason="needs Debian's chromium, Xvfb, xdg-desktop-portal(-gtk) and gdbus")
+@NEEDS_CHROMIUM
 def test_chromiums_track_stays_live_over_a_size_change(running: Running) -> None:
     """Issue 31: the output's size changes while Chromium reads the camera: the track stays live, on the same
     node, with treated 1280x720 frames and no gap over 200 ms."""
     node = running.node()
-    running.session.start_portal()
-    server, url = _serve_blank_page()
-    browser = None
     try:
-        browser = Chromium(CHROMIUM, running.root / "chromium-held", running.session.env, CHROMIUM_FLAGS,
-                           running.root / "chromium-held.log")
-        browser.open(url)
-        opened = browser.evaluate(WATCH_CAMERA % json.dumps(NAME))
-        assert opened["live"] and opened["label"] == NAME, opened
-        running.write_settings(camera={"device": str(running.clip)}, output={"width": 640, "height": 360})
-        wait_for(lambda: running.says("720p until the call ends (then 360p)") > 0, 5, what="the held size")
-        time.sleep(2.0)
-        assert running.session.camera_nodes(NAME) == [node], "the node was made again"
-        got = browser.evaluate(WATCHED)
+        with _chromium(running, "chromium-held") as browser:
+            opened = browser.evaluate(WATCH_CAMERA % json.dumps(NAME))
+            assert opened["live"] and opened["label"] == NAME, opened
+            running.write_settings(camera={"device": str(running.clip)}, output={"width": 640, "height": 360})
+            held = "720p until the call ends (then 360p)"
+            wait_for(lambda: running.says(held) > 0, 5, what="the held size")
+            time.sleep(2.0)
+            assert running.session.camera_nodes(NAME) == [node], "the node was made again"
+            got = browser.evaluate(WATCHED)
     finally:
-        if browser is not None:
-            browser.close()
-        server.shutdown()
         running.restore_settings()
     assert got["state"] == "live" and not got["ended"], got
     assert got["sizes"] == ["1280x720"] and got["untreated"] == 0 and got["frames"] > 30, got
