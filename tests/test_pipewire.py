@@ -476,9 +476,11 @@ def test_settings_changes_never_end_a_pipewiresrc_clients_stream(running: Runnin
         sections: dict[str, dict[str, object]] = {}
         for change, note in zip(changes, notes, strict=True):
             sections.update(change)
+            said = running.says(note)
             running.write_settings(**sections)
             changed_at.append(round(time.monotonic() - t0, 2))
-            wait_for(lambda n=note: running.says(n) > 0, 5, what=f"the note {note!r}")  # type: ignore[misc]
+            wait_for(lambda n=note, k=said: running.says(n) > k, 5,  # type: ignore[misc]
+                     what=f"the note {note!r}")
             assert running.session.camera_nodes(NAME) == [node], "the node was made again"
             time.sleep(1.5)
         env = dict(running.session.env, VCAMD_MODEL_DIR=os.environ["VCAMD_MODEL_DIR"])
