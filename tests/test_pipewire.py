@@ -447,9 +447,6 @@ def test_devices_and_doctor_see_the_node_while_vcamd_runs(running: Running) -> N
         assert "FAIL  v4l2loopback" not in auto and "FAIL  PipeWire" not in auto, auto
 
 
-HELD = "until the call ends"
-
-
 def test_settings_changes_never_end_a_pipewiresrc_clients_stream(running: Running) -> None:
     """Issue 31: a client reads for 10 s while the camera (a 1080p one for the 720p one, through
     camera.device, camera.width and camera.height, with the output at the camera's), then the output's size,
@@ -460,7 +457,7 @@ def test_settings_changes_never_end_a_pipewiresrc_clients_stream(running: Runnin
     under ``auto``, whose first load stalls the worker 70 ms on a quiet machine.)"""
     node = running.node()
     camera1080 = _clip_720p(running.root / "webcam1080.mp4", (1920, 1080))
-    opened, held = running.says('an app opened "VBG Camera"'), running.says(HELD)
+    opened = running.says('an app opened "VBG Camera"')
     consumer = running.start_consumer(10.0, "held")
     t0, changed_at = time.monotonic(), []
     try:
@@ -497,7 +494,6 @@ def test_settings_changes_never_end_a_pipewiresrc_clients_stream(running: Runnin
         assert report["max_gap"] <= 0.2, (report, "changed at (s)", changed_at)
         assert report["untreated"] == 0, report
         assert (report["sizes"], report["rates"]) == (["1280x720"], [30.0]), report
-        assert running.says(HELD) > held
         wait_for(lambda: running.says("node vcamd-vbg-camera, 640x360 @ 15 fps"), 5, what="the new format")
         after = running.node()  # PipeWire may give the new node the old one's id
         again = running.consume(2.0, "new_format")
