@@ -151,7 +151,7 @@ def test_commands_drive_the_running_daemon(tmp_path: Path, capsys: pytest.Captur
             r = vcamd(capsys, "set", "output.width", "320", "--config", str(config))
             note = "176x144 until the call ends (then 320x262)"
             assert r.returncode == 0 and r.stdout.strip().endswith(f"applied; {note})"), r.stdout + r.stderr
-            assert vcamd(capsys, "status").stdout.strip().endswith(note)
+            assert vcamd(capsys, "status").stdout.startswith(f"live · image · {note} · ")
             assert json.loads((d.folder / "status.json").read_text())["shape"] == [144, 176, 3]
         wait_for(lambda: json.loads((d.folder / "status.json").read_text())["shape"] == [262, 320, 3],
                  what="the new size once the app left")

@@ -566,6 +566,7 @@ class Daemon:
 
     def _reopen_output(self) -> bool:
         """Open the virtual camera again with the settings in force; False (and ERROR) if it fails."""
+        self._hold("")
         if self.output is not None:
             self.output.close()
             self.output = None
@@ -578,7 +579,6 @@ class Daemon:
             self._set_state(State.ERROR, self._output_error)
             return False
         self._output_error = ""
-        self._hold("")
         return True
 
     # --- the monitor thread --------------------------------------------------------------------------
