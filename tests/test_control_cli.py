@@ -8,6 +8,7 @@ daemon through the settings file (its live reload) and its unix socket.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import stat
@@ -150,11 +151,26 @@ def test_commands_drive_the_running_daemon(tmp_path: Path, capsys: pytest.Captur
         assert "a-office.jpg" in config.read_text()
         seconds_until(d, lambda f: float(np.abs(f.astype(int) - first.astype(int)).mean()) < 10, time.time())
 
+        # vcamd set output.*: while an app reads the camera its format stays, and set and status say so
+        with open(tmp_path / "video10", "rb"):
+            time.sleep(1.0)  # the daemon learns of the reader from inotify and /proc
+            r = vcamd(capsys, "set", "output.width", "320", "--config", str(config))
+            note = "176x144 until the call ends (then 320x262)"
+            assert r.returncode == 0 and r.stdout.strip().endswith(f"applied; {note})"), r.stdout + r.stderr
+            assert vcamd(capsys, "status").stdout.startswith(f"live · image · {note} · ")
+            assert json.loads((d.folder / "status.json").read_text())["shape"] == [144, 176, 3]
+        wait_for(lambda: json.loads((d.folder / "status.json").read_text())["shape"] == [262, 320, 3],
+                 what="the new size once the app left")
+
         # bad key, bad value: one line, exit 2, the file untouched (byte for byte)
         before = config.read_bytes()
         bad = {("set", "effect.nme", "blur"):
                "unknown key effect.nme = 'blur' (did you mean effect.name?); effect takes: name",
                ("set", "effect.blur_strength", "500"): "effect.blur_strength = 500 is invalid",
+               ("set", "output.width", "7680"): "output.width = 7680 is invalid: Input should be less than "
+                                                 "or equal to 3840",
+               ("set", "output.fps", "120"): "output.fps = 120 is invalid: Input should be less than or "
+                                             "equal to 60",
                ("set", "effect.background", "~/gone.jpg"): f"{os.environ['HOME']}/gone.jpg: no such file",
                ("set", "nosuch.key", "1"): "unknown setting 'nosuch.key'; settings are SECTION.KEY, the file "
                                               "takes: camera, output, effect",

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import pytest
 import tomlkit
@@ -26,6 +27,7 @@ from stream_helpers import CARPHONE, holds_open, wait_for
 
 from vcamd import cli, config
 from vcamd.errors import VcamdError
+from vcamd.media import cover_fit
 from vcamd.service import cards, control_socket
 from vcamd.service.control import State, Status
 from vcamd.service.control_socket import ControlServer
@@ -193,6 +195,67 @@ def test_pause_when_unused_releases_the_camera_and_an_app_resumes_it(setup: Setu
         wait_for(lambda: not holds_open(setup.clip), what="the webcam released again")
         assert time.monotonic() - left <= 2.0, "the README promises the webcam released within 2 s"
         wait_for(lambda: daemon.status().state is State.IDLE, what="idle again once the app left")
+
+
+def _clip_at(path: Path, size: tuple[int, int]) -> Path:
+    """The carphone clip's first second cover-fitted to ``size``: a camera of another size and shape."""
+    cap = cv2.VideoCapture(str(CARPHONE))
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), 30.0, size)
+    for _ in range(30):
+        ok, frame = cap.read()
+        assert ok
+        out.write(cover_fit(frame, size))
+    out.release()
+    cap.release()
+    return path
+
+
+def test_an_app_reading_keeps_the_format_until_it_leaves(setup: Setup, tmp_path: Path) -> None:
+    """The v4l2loopback path (the real pyvirtualcam.Camera): while an app has the device open, neither a new
+    output size and rate nor a camera of another size reopens the Camera; frames keep its size, treated; the
+    status says what waits; once the app leaves the new format comes, its frames paced to its rate."""
+    setup.write(daemon={"pause_when_unused": True})
+    wide = _clip_at(tmp_path / "wide.mp4", (320, 180))
+    with running(setup) as (daemon, rec):
+        wait_for(lambda: daemon.status().state is State.IDLE, what="idle with no reader")
+        app = subprocess.Popen(
+            [sys.executable, "-c", "import sys, time; f = open(sys.argv[1], 'rb'); print(1, flush=True); "
+             "time.sleep(120)", str(setup.device)], stdout=subprocess.PIPE,
+        )
+        try:
+            assert app.stdout is not None and app.stdout.readline()
+            wait_for(lambda: daemon.status().state is State.LIVE, what="live for the app")
+            setup.write(output={"width": 640, "height": 360, "fps": 10.0}, daemon={"pause_when_unused": True})
+            wait_for(lambda: daemon.status().note, what="the held format said")
+            assert daemon.status().note == "176x144 at 29.97 fps until the call ends (then 360p at 10 fps)"
+            assert daemon.status().note in daemon.status().line()
+            frames_where(rec, lambda f: share(f, GREEN) > 0.3, n=10, what="treated frames, same Camera")
+            setup.write(camera={"device": str(wide)}, output={"width": 640, "height": 360, "fps": 10.0},
+                        daemon={"pause_when_unused": True})
+            frames_where(rec, lambda f: share(f, GREEN) > 0.3 and share(f[:, :40], GREEN) > 0.5, n=10,
+                         what="the wider camera fitted in, treated")
+            assert vcam_recorder.latest() is rec and not rec.closed and (rec.width, rec.height) == (176, 144)
+            assert daemon.status().state is State.LIVE
+        finally:
+            app.kill()
+            app.wait()
+        wait_for(lambda: vcam_recorder.latest() is not rec, what="the Camera opened again once the app left")
+        assert rec.closed
+        new = vcam_recorder.latest()
+        assert (new.width, new.height, new.fps) == (640, 360, 10.0)
+        wait_for(lambda: not daemon.status().note, what="nothing held any more")
+        # no app reads: nothing to pace for the cards; an app again, and the 30 fps camera goes out at 10
+        app = subprocess.Popen([sys.executable, "-c", "import sys, time; f = open(sys.argv[1], 'rb'); "
+                                "time.sleep(120)", str(setup.device)])
+        try:
+            frames_where(new, lambda f: share(f, GREEN) > 0.3, n=5, what="live video in the new format")
+            start, t0 = new.count, time.monotonic()
+            time.sleep(2.0)
+            rate = (new.count - start) / (time.monotonic() - t0)
+        finally:
+            app.kill()
+            app.wait()
+        assert rate <= 12, f"{rate:.1f} frames a second into a 10 fps camera"
 
 
 def test_with_no_app_reading_the_cards_slow_to_a_keepalive(setup: Setup) -> None:

@@ -319,6 +319,21 @@ def test_menu_items_drive_the_control(desktop: Desktop, daemon: Daemon, config_f
         assert not tray.status_line().startswith("⚠")
         _wait("the status line", lambda: tray.status_line().startswith("live · none"))
 
+        # while an app reads the camera, a new size waits for it: the first line says so
+        app = subprocess.Popen([sys.executable, "-c", "import sys, time; f = open(sys.argv[1], 'rb'); "
+                                "print(1, flush=True); time.sleep(60)", str(config_file.parent / "video10")],
+                               stdout=subprocess.PIPE)
+        try:
+            assert app.stdout is not None and app.stdout.readline()
+            time.sleep(1.0)  # the daemon learns of the reader from inotify and /proc
+            control.apply({"output.width": 320})
+            _wait("the held format", lambda: tray.status_line().startswith(
+                "live · none · 176x144 until the call ends (then 320x262) · "))
+        finally:
+            app.kill()
+            app.wait()
+        _wait("the new format", lambda: "until the call ends" not in tray.status_line())
+
         # Open config runs the desktop's opener on the file
         log = tmp_path / "opened"
         bin_dir = tmp_path / "bin"

@@ -35,6 +35,8 @@ else:  # pragma: no cover
 APP = "vcamd"
 
 MIN_OUTPUT_SIDE = 16  # smaller rounds to nothing once made even for I420
+#: The largest virtual camera: 4K at 60 fps (what apps take; a camera's larger frames are scaled down to it).
+MAX_OUTPUT_WIDTH, MAX_OUTPUT_HEIGHT, MAX_OUTPUT_FPS = 3840, 2160, 60.0
 
 
 class ConfigError(VcamdError):
@@ -112,9 +114,15 @@ class OutputSettings(_Section):
     device: str = Field(
         "", description='A device to use instead of finding one by name, e.g. "/dev/video10" on Linux.'
     )
-    width: int = Field(0, ge=0, le=7680, description="Width sent to apps; 0 = the camera's.")
-    height: int = Field(0, ge=0, le=4320, description="Height sent to apps; 0 = the camera's.")
-    fps: float = Field(0.0, ge=0, le=240, description="Frame rate announced to apps; 0 = the camera's.")
+    width: int = Field(
+        0, ge=0, le=MAX_OUTPUT_WIDTH,
+        description="Width sent to apps, at most 3840; 0 = the camera's. A change of width, height or fps "
+        "while an app reads the camera waits until no app reads it (the call keeps its video).",
+    )
+    height: int = Field(0, ge=0, le=MAX_OUTPUT_HEIGHT, description="Height sent to apps, at most 2160; 0 = "
+                        "the camera's.")
+    fps: float = Field(0.0, ge=0, le=MAX_OUTPUT_FPS, description="Frame rate announced to apps, at most 60; "
+                       "0 = the camera's.")
 
     @field_validator("width", "height")
     @classmethod

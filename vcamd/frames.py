@@ -69,6 +69,8 @@ def cover_fit(img: np.ndarray, size: tuple[int, int], dst: np.ndarray | None = N
     scale = cover_scale(img, size)
     nw, nh = max(w, round(iw * scale)), max(h, round(ih * scale))
     x, y = (nw - w) // 2, (nh - h) // 2
+    if scale < 1 and (nw, nh) == (w, h):  # the same shape, smaller: no crop, straight into dst
+        return cv2.resize(img, size, dst=dst, interpolation=cv2.INTER_AREA)
     if scale < 1 or not FAST_WARP:
         how = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
         crop = cv2.resize(img, (nw, nh), interpolation=how)[y : y + h, x : x + w]

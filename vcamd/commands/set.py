@@ -109,7 +109,8 @@ def set_changes(args: argparse.Namespace, changes: dict[str, Any]) -> int:
     if not applied:
         sys.stdout.write(f"{what} (saved in {path}); the running vcamd did not take it: see its log\n")
         return 1
-    sys.stdout.write(f"{what} (saved in {path}; applied)\n")
+    note = control_socket.request("status")["status"].get("note", "")  # a format held while an app reads
+    sys.stdout.write(f"{what} (saved in {path}; applied{'; ' + note if note else ''})\n")
     return 0
 
 

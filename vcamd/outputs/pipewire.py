@@ -293,6 +293,7 @@ class PipeWireCamera:
         self._retry_at = 0.0
         self._backoff = BACKOFF_FIRST
         self._closed = False
+        self._can_tell = shutil.which("pw-dump") is not None
         self._i420 = np.empty((height * 3 // 2, width), np.uint8)
         self._start()
         log.info('PipeWire camera "%s": node %s, %dx%d @ %g fps', name, node_name(name), width, height, fps)
@@ -342,7 +343,7 @@ class PipeWireCamera:
         self._i420[: h] = 16
         self._i420[h:] = 128
         self._push()
-        if shutil.which("pw-dump") is not None:
+        if self._can_tell:
             self._watch = GraphWatch(node_name(self.name), self._changed)
         else:
             log.warning("PipeWire camera: no pw-dump, so it never pauses: %s", MONITOR_FIX)
@@ -393,10 +394,10 @@ class PipeWireCamera:
 
     def in_use(self) -> bool | None:
         """Whether an app is linked to the node now (False while PipeWire is down; None: cannot tell)."""
-        if self._pipeline is None:
-            return False
-        watch = self._watch
-        return None if watch is None else watch.in_use
+        if not self._can_tell:
+            return None
+        watch = self._watch  # None while the node is being made or removed: nobody can read it then
+        return watch is not None and self._pipeline is not None and watch.in_use
 
     def send(self, frame: np.ndarray) -> None:
         """Send one BGR frame of this output's size (dropped while PipeWire is down)."""

@@ -169,7 +169,8 @@ class CameraReader:
             self._poke.set()
 
     def configure(self, settings: CameraSettings) -> None:
-        """Reopen with new settings (between frames)."""
+        """Reopen with new settings (between frames); ``info`` is None until the camera opened with them."""
+        self.info = None
         self._pending = settings
         self._since = time.monotonic()
         self._poke.set()
@@ -286,20 +287,20 @@ class CameraReader:
         self._deliver(frame)
 
     def _deliver(self, frame: np.ndarray) -> None:
-        if not self._src.live and self.info is not None and not self._pace():
+        info = self.info  # None once configure() was called from another thread
+        if not self._src.live and info is not None and not self._pace(info.fps):
             self._stats.camera_dropped()
             return
         self._last_frame = time.monotonic()
         self.slot.put(Captured(frame, self._last_frame))
 
-    def _pace(self) -> bool:
+    def _pace(self, fps: float) -> bool:
         """Hold a file's frame until its time, so a file plays like a camera at its own frame rate.
 
         False: the frame is more than a frame period late; like a real camera, the file reader then drops
         it itself rather than deliver a burst (counted as the camera's own drop).
         """
-        assert self.info is not None
-        period = 1.0 / self.info.fps
+        period = 1.0 / fps
         due = self._pace_start + self._paced * period
         self._paced += 1
         delay = due - time.monotonic()

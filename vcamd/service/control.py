@@ -51,12 +51,16 @@ class Status:
     dropped: int = 0
     stages_ms: dict[str, float] = field(default_factory=dict)
     cpu_percent: float = 0.0  # the daemon process, % of one core
+    note: str = ""  # what waits for no app to read the virtual camera: "720p until the call ends (then 360p)"
 
     def line(self) -> str:
-        """One short line for a menu or a log: ``live · blur · 30.0 fps · 6.1 ms · 24 % CPU``."""
+        """One short line for a menu or a log: ``live · blur · 30.0 fps · 6.1 ms · 24 % CPU``, the note (if
+        any) before the figures (a menu cuts the line's end), the message (if any) last."""
         parts = [self.state.value]
         if self.effect:
             parts.append(self.effect)
+        if self.note:
+            parts.append(self.note)
         if self.state is State.LIVE:
             parts += [f"{self.fps_out:.1f} fps", f"{self.ms_per_frame:.1f} ms",
                       f"{self.cpu_percent:.0f} % CPU"]

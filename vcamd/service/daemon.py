@@ -6,8 +6,9 @@ Promises:
   preview`` when only the virtual camera is missing) when there is no webcam or no virtual camera; once
   started it never dies of a frame, a camera or a settings file.
 - Three threads: the camera (:mod:`vcamd.service.camera`, latest frame only), the worker (pipeline, then the
-  virtual camera, contiguous BGR, at the output size) and the monitor (settings file, readers, stats, and
-  every :data:`~vcamd.service.memory.TRIM_EVERY` s the free heap pages given back to the system).
+  virtual camera, contiguous BGR, at the output size and at most at its rate) and the monitor (settings
+  file, readers, stats, and every :data:`~vcamd.service.memory.TRIM_EVERY` s the free heap pages given
+  back to the system).
 - The settings file is watched (inotify on its folder, else polled): a change takes effect within a
   second, between frames, all at once; a bad one is logged (file, key, value) and the last good settings
   keep running. Command-line overrides hold until that key is edited in the file or changed through
@@ -17,6 +18,8 @@ Promises:
   IDLE_FULL_RATE seconds, then one every IDLE_KEEPALIVE seconds; an app opening the device gets live video
   within a second. Privacy sends a card (or ``daemon.privacy_image``) and releases the webcam; a missing or
   busy camera sends a card while the camera retries.
+- A camera that gives no frame for TAKE_TIMEOUT while live (opening again after a settings change, a
+  hiccup) is bridged with the last treated frame (for up to LAST_GOOD_FOR s; nothing with no effect on).
 - While an effect is on, no untreated camera frame goes out: a frame the pipeline fails on is logged once
   per distinct error and replaced by the last good treated frame for up to a second, then by a safe frame
   (the camera shrunk and heavily blurred, with no model); the status says so (ERROR, with why). A frame
@@ -27,6 +30,10 @@ Promises:
 - A settings file that is unreadable, not UTF-8, not TOML, invalid, or empty (0 bytes: a save in
   progress, or an accident) while running keeps the last good settings, logged in one line.
 - ``close()`` returns within :data:`CLOSE_BUDGET` seconds in all, whatever the threads are stuck in.
+- While an app reads the virtual camera, its format (size, rate, pixel format) and its node or device stay
+  whatever the settings or the camera do: frames are cover-fitted to its size and paced to its rate, and the
+  status's ``note`` says what waits ("720p until the call ends (then 360p)"). The camera is opened again with
+  the new settings the moment no app reads it (see :mod:`vcamd.service.output_format`).
 - An output that tells who reads it (``Output.in_use()``: the PipeWire camera's links) pauses the same way.
 - :meth:`Daemon.watch` opens a :class:`~vcamd.service.feed.Feed` of the frames exactly as they are sent (a
   live preview); while one is open it counts as an app reading: the camera opens for it and is released
@@ -57,11 +64,13 @@ from vcamd.config import Config, ConfigError
 from vcamd.engine import effects
 from vcamd.engine.pipeline import Pipeline
 from vcamd.errors import Problems, VcamdError
+from vcamd.frames import cover_fit
 from vcamd.outputs import Output
-from vcamd.service import camera, capture, cards, memory
+from vcamd.service import camera, capture, cards, memory, output_format
 from vcamd.service.control import State, Status
 from vcamd.service.feed import Feed, Feeds
 from vcamd.service.loader import ThreadLoader
+from vcamd.service.output_format import Format, Pacer
 from vcamd.service.stats import Stats
 from vcamd.service.watch import FileWatcher, ReaderWatch
 
@@ -117,7 +126,10 @@ class Daemon:
         self._idle_since = 0.0
         self._in_use = True
         self._feeds = Feeds(self._feeds_changed)
-        self._output_dirty = False
+        self._opened: tuple[dict[str, Any], Format] | None = None  # what the output was opened for
+        self._held = ""  # what waits for no app to read the virtual camera (a format held while one reads)
+        self._readers_known = True
+        self._pacer = Pacer()
         self._output_error = ""
         self._watcher = FileWatcher(self.config_path, settle=POLL)
         self.monitor_wakes = 0  # turns of the monitor's loop (it sleeps until something happens)
@@ -177,19 +189,10 @@ class Daemon:
             raise Problems(problems, TRY_WITHOUT if why else PREVIEW_WITHOUT)
 
     def _open_output(self, cfg: Config) -> None:
-        """Open the virtual camera at output.* (zeros: the camera's size and rate, aspect kept)."""
-        info = self.camera.info if self.camera else None
-        cw, ch = (info.width, info.height) if info else (cfg.camera.width, cfg.camera.height)
-        w, h = cfg.output.width, cfg.output.height
-        if w and not h:
-            h = round(w * ch / cw)
-        elif h and not w:
-            w = round(h * cw / ch)
-        elif not w:
-            w, h = cw, ch
-        fps = cfg.output.fps or (info.fps if info else cfg.camera.fps)
-        w, h = max(2, w - w % 2), max(2, h - h % 2)  # I420 wants even sizes, and something to send
-        self.output = outputs.open_output(cfg.output, w, h, fps, on_change=self._kick)
+        """Open the virtual camera at the format ``output.*`` asks for (zeros: the camera's size and rate)."""
+        fmt = output_format.wanted(cfg.output, cfg.camera, self.camera.info if self.camera else None)
+        self.output = outputs.open_output(cfg.output, fmt.width, fmt.height, fmt.fps, on_change=self._kick)
+        self._opened = (_identity(cfg), fmt)
         self._kick()  # a new output may have a new device to watch
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -245,7 +248,7 @@ class Daemon:
     def status(self) -> Status:
         s = self.stats.snapshot()
         return Status(self._state, self._message, self._cfg.effect.name, s.fps_in, s.fps_out,
-                      s.stages_ms.get("total", 0.0), s.dropped, s.stages_ms, s.cpu_percent)
+                      s.stages_ms.get("total", 0.0), s.dropped, s.stages_ms, s.cpu_percent, self._held)
 
     def settings(self) -> Config:
         return self._cfg
@@ -310,8 +313,8 @@ class Daemon:
             self._cfg = new
             if "camera" in changed and self.camera is not None:
                 self.camera.configure(new.camera)
-            if "output" in changed:
-                self._output_dirty = True
+            if changed & {"output", "camera"}:
+                self._output_due()  # the status says at once what waits for no app to read
             if "tray" in changed:
                 log.info("tray.enabled takes effect at the next start")
             self._wake.set()
@@ -423,7 +426,7 @@ class Daemon:
 
     def _work_once(self, next_still: float) -> float:
         """One turn of the worker: a live frame, or a card when one is due; returns when the next card is."""
-        if self._output_dirty and not self._reopen_output():
+        if self._output_due() and not self._reopen_output():
             self._stopping.wait(OUTPUT_RETRY)
             return next_still
         state, cards_due = self._decide()
@@ -431,9 +434,11 @@ class Daemon:
             assert self.camera is not None
             item = self.camera.slot.take(TAKE_TIMEOUT)
             if item is not None:
-                self._send_live(item)
+                if self.output is None or self._pacer.due(item.t, self.output.fps):
+                    self._send_live(item)
                 return next_still
             if not cards_due:
+                self._bridge()
                 return next_still
         now = time.monotonic()
         if now >= next_still:
@@ -485,6 +490,13 @@ class Daemon:
         np.copyto(self._good, out)
         self._good_t = now
 
+    def _bridge(self) -> None:
+        """No camera frame for TAKE_TIMEOUT (the camera opening again after a settings change, or a hiccup):
+        the last treated frame once more, so apps see no gap; for up to LAST_GOOD_FOR s, never the room."""
+        if self._good is not None and time.monotonic() - self._good_t <= LAST_GOOD_FOR:
+            self._send(self._good)
+            self.stats.frame_out()
+
     def _instead_of(self, frame: np.ndarray, err: Exception) -> np.ndarray:
         """What goes out for a frame the pipeline failed on: never the frame itself (the room)."""
         self._log_once("a frame could not be treated", err)
@@ -505,7 +517,8 @@ class Daemon:
         return self._safe
 
     def _send(self, frame: np.ndarray) -> None:
-        """Send a BGR (or BGRA) frame, resized to the output if needed."""
+        """Send a BGR (or BGRA) frame, cover-fitted to the output's size if it has another (never stretched:
+        a camera of another size or shape under a held format fills the picture)."""
         if self.output is None:
             return
         if frame.ndim == 3 and frame.shape[2] == 4:
@@ -515,9 +528,7 @@ class Daemon:
             shape = (h, w, *frame.shape[2:])
             if self._fit is None or self._fit.shape != shape or self._fit.dtype != frame.dtype:
                 self._fit = np.empty(shape, frame.dtype)  # as the frame: resize cannot write into another
-            interpolation = cv2.INTER_AREA if frame.shape[1] > w else cv2.INTER_LINEAR
-            cv2.resize(frame, (w, h), dst=self._fit, interpolation=interpolation)
-            frame = self._fit
+            frame = cover_fit(frame, (w, h), dst=self._fit)
         try:
             self.output.send(frame)
         except Exception as e:
@@ -550,16 +561,40 @@ class Daemon:
             self._still_key = key
         return self._still
 
+    def _output_due(self) -> bool:
+        """Whether the virtual camera must be opened (again) now: it is not open (an open failed), or the
+        settings or the camera ask for another and no app reads it. While an app reads, its format is held
+        (apps drop a camera that goes away) and the status says until when."""
+        if self.output is None or self._opened is None:
+            return True
+        cfg = self._cfg
+        new = (_identity(cfg), output_format.wanted(cfg.output, cfg.camera,
+                                                   self.camera.info if self.camera else None))
+        if new == self._opened:
+            self._hold("")
+            return False
+        if self._in_use:
+            self._hold(output_format.hold_note(self._opened[1], new[1], self._readers_known))
+            return False
+        return True
+
+    def _hold(self, note: str) -> None:
+        """Say (status, tray, log) what waits for no app to read the virtual camera; "" once nothing does."""
+        if note != self._held:
+            self._held = note
+            if note:
+                log.info("virtual camera %s: %s", self._cfg.output.name, note)
+            self._notify()
+
     def _reopen_output(self) -> bool:
         """Open the virtual camera again with the settings in force; False (and ERROR) if it fails."""
-        self._output_dirty = False
+        self._hold("")
         if self.output is not None:
             self.output.close()
             self.output = None
         try:
             self._open_output(self._cfg)
         except VcamdError as e:
-            self._output_dirty = True
             if str(e) != self._output_error:
                 log.error("%s; retrying every %.0f s", e, OUTPUT_RETRY)
             self._output_error = str(e)
@@ -615,7 +650,10 @@ class Daemon:
 
     def _watch_readers(self) -> None:
         """Look (without waiting) whether apps opened or closed the virtual camera."""
-        path = self.output.reader_path if self.output is not None else ""
+        output = self.output
+        if output is None and not self._output_error:  # being opened again: nobody can read it yet
+            return
+        path = output.reader_path if output is not None else ""
         watch = self._readers
         if (watch.path if watch else "") != (os.path.realpath(path) if path else ""):
             self._readers = None
@@ -623,7 +661,8 @@ class Daemon:
                 watch.close()
             self._readers = watch = ReaderWatch(path) if path else None
         in_use = watch.poll() if watch is not None else True
-        said = self.output.in_use() if self.output is not None else None
+        said = output.in_use() if output is not None else None
+        self._readers_known = said is not None or bool(watch is not None and watch.supported)
         if said is not None:  # the output knows (a PipeWire node's links); device readers count too
             in_use = said or bool(watch is not None and watch.supported and in_use)
         if in_use != self._in_use:
@@ -639,3 +678,8 @@ class Daemon:
         level = logging.INFO if self._cfg.daemon.pause_when_unused else logging.DEBUG
         log.log(level, '%s "%s"', "an app opened" if in_use else "no app reads", name)
         self._wake.set()
+
+
+def _identity(cfg: Config) -> dict[str, Any]:
+    """The output settings that name the virtual camera (all but its format): another one is a new camera."""
+    return cfg.output.model_dump(exclude={"width", "height", "fps"})
