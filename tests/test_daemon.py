@@ -27,7 +27,7 @@ from stream_helpers import CARPHONE, holds_open, wait_for
 
 from vcamd import cli, config
 from vcamd.errors import VcamdError
-from vcamd.media import cover_fit
+from vcamd.frames import cover_fit
 from vcamd.service import cards, control_socket
 from vcamd.service.control import State, Status
 from vcamd.service.control_socket import ControlServer

@@ -36,7 +36,7 @@ from stream_helpers import wait_for
 
 from vcamd import outputs
 from vcamd.config import OutputSettings
-from vcamd.media import cover_fit
+from vcamd.frames import cover_fit
 from vcamd.outputs import pipewire, v4l2loopback
 from vcamd.outputs.fanout import FanOut
 from vcamd.outputs.pipewire import PipeWireCamera
