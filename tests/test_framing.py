@@ -1,8 +1,8 @@
-"""Auto-framing and light wrap with the real model on real clips.
+"""Auto-framing with the real model on real clips.
 
 Framing: the issue's targets as checks (steady on a still person, follows a move of a fifth of the width
 within a second, never cuts the head); the figures themselves come from benchmarks/framing.py, whose clips and
-metric definitions these tests share. Light wrap: only edge pixels change, and nothing at 0.
+metric definitions these tests share.
 """
 
 from __future__ import annotations
@@ -79,41 +79,6 @@ def test_framing_alone_runs_the_model_but_hides_nothing() -> None:
     x0, y0, x1, y1 = crop
     expected = cv2.resize(far[y0:y1, x0:x1], (1280, 720), interpolation=cv2.INTER_LINEAR)
     assert np.array_equal(out, expected)
-
-
-def _image_outputs(wraps: tuple[float, ...]) -> tuple[dict[float, np.ndarray], np.ndarray]:
-    frame = cv2.imread(str(DATA / "stills" / "maxine_LeFret_000900.jpg"))
-    background = str(DATA / "stills" / "volcomix_girl-919048_1280.jpg")
-    outs = {}
-    for k in wraps:
-        cfg = apply_changes(Config(), {"effect.name": "image", "effect.background": background,
-                                       "effect.light_wrap": k})
-        with Pipeline(cfg, video=False) as pipe:
-            outs[k] = pipe.process(frame).copy()
-    with Pipeline(apply_changes(Config(), {"effect.name": "transparent"}), video=False) as pipe:
-        alpha = pipe.process(frame)[:, :, 3].copy()
-    return outs, alpha
-
-
-def test_light_wrap_changes_only_the_edge() -> None:
-    outs, alpha = _image_outputs((0.0, 0.4, 1.0))
-    edge = (alpha > 0) & (alpha < 255)
-    for k in (0.4, 1.0):
-        changed = (outs[k] != outs[0.0]).any(axis=2)
-        assert changed.any() and not (changed & ~edge).any(), k
-    stronger = np.abs(outs[1.0].astype(int) - outs[0.0]).sum()
-    assert stronger > np.abs(outs[0.4].astype(int) - outs[0.0]).sum()
-
-
-def test_light_wrap_is_off_for_effects_without_a_picture_and_at_zero() -> None:
-    frame = cv2.imread(str(DATA / "stills" / "maxine_LeFret_000900.jpg"))
-    for effect in ("blur", "color", "desaturate"):
-        outs = []
-        for k in (0.0, 1.0):
-            with Pipeline(apply_changes(Config(), {"effect.name": effect, "effect.light_wrap": k}),
-                          video=False) as pipe:
-                outs.append(pipe.process(frame).copy())
-        assert np.array_equal(*outs), effect
 
 
 def test_framing_turned_on_in_the_running_daemons_file_zooms_within_a_second(tmp_path: Path) -> None:

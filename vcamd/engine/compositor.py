@@ -1,25 +1,25 @@
 """Alpha blend of a foreground over a background, on uint8, into preallocated buffers.
 
 Promises:
-- ``Compositor.blend(fg, bg, alpha)`` returns ``fg * a + bg * (1 - a)`` (a = alpha / 255) on uint8, within 1
-  of the exact value, exactly ``fg`` where alpha is 255 and exactly ``bg`` where it is 0, in a buffer reused
-  by the next call (or in ``bg`` itself with ``into_bg=True``), without float copies of whole frames.
-- The cost follows the matte's edges, not the frame's area: alpha is read as 8-pixel words in bands of
-  :attr:`Compositor.BAND` rows. Blocks that are all background cost nothing beyond one copy of ``bg``,
-  blocks that are all person are copied from ``fg`` a band-run at a time, and only the blocks that hold an
-  edge (5-10 % of a webcam frame) are gathered into one contiguous buffer, blended, and scattered back.
-  A width that is not a multiple of 8 takes the same path for its first whole words (the last few columns
-  are blended directly).
-- ``box`` (x0, y0, x1, y1), when given, holds every pixel where alpha is not 0 (the matte's box): the blocks
-  outside it are not even looked at.
-- ``alpha`` given as a :class:`MatteResult` brings ``small``, the picture its ``full`` is enlarged from
-  bilinearly (``cv2.resize`` INTER_LINEAR): the blocks are then told apart on it, by the smallest and
-  largest value of the pixels each block's alpha is interpolated from (all 0 there: the block is 0; all
-  255: it is 255), a fifth of the cost of reading the whole alpha. A block that only looks mixed is
-  blended, so the result is the same either way. When the frame is a whole multiple of ``small`` (as
-  1280x720 is of 320x180), the blocks are sized to start on its whole pixels (16 x 8 at 4x, 12 x 12 at
-  6x) and the edge blocks' alpha is enlarged from it too, the same pixel for pixel: the full-size alpha
-  is then not made (unless nearly every block is an edge at 12x or more: see ``_MOSAIC_SIDE``).
+- ``Compositor.blend(fg, bg, matte)`` returns ``fg * a + bg * (1 - a)`` (a = alpha / 255, the alpha being
+  the :class:`MatteResult`'s ``full``) on uint8, within 1 of the exact value, exactly ``fg`` where alpha is
+  255 and exactly ``bg`` where it is 0, in a buffer reused by the next call (or in ``bg`` itself with
+  ``into_bg=True``), without float copies of whole frames. It is the same, pixel for pixel, as blending
+  every pixel with ``cv2.multiply`` (scale 1/255) and ``cv2.add``.
+- The cost follows the matte's edges, not the frame's area: the frame is cut into blocks
+  (:attr:`Compositor.BAND` rows by 8 columns, or tiled as below), told apart on the matte's ``small``
+  (the picture its ``full`` is enlarged from bilinearly, ``cv2.resize`` INTER_LINEAR) by the smallest
+  and largest value of the pixels each block's alpha is interpolated from (all 0 there: the block is 0;
+  all 255: it is 255), a fifth of the cost of reading the whole alpha. Blocks that are all background
+  cost nothing beyond one copy of ``bg``, blocks that are all person are copied from ``fg`` a band-run at
+  a time, and only the blocks that hold an edge (5-10 % of a webcam frame) are gathered into one
+  contiguous buffer, blended, and scattered back. A block that only looks mixed is blended, so the result
+  is the same either way. The rows and columns left over by blocks that do not tile the frame are blended
+  directly.
+- When the frame is a whole multiple of ``small`` (as 1280x720 is of 320x180), the blocks are sized to
+  start on its whole pixels (16 x 8 at 4x, 12 x 12 at 6x) and the edge blocks' alpha is enlarged from it
+  too, the same pixel for pixel: the full-size alpha is then not made (unless nearly every block is an
+  edge at 12x or more: see ``_MOSAIC_SIDE``).
 - ``static=True`` says ``bg`` is the same unchanged picture as last frame's when it is the same buffer
   (image and colour backgrounds): then only the blocks the person covered last frame are restored
   from it, not the whole frame.
@@ -27,7 +27,7 @@ Promises:
   strictly between 0 and 255 (the edge blocks, and only there), the blended pixel is mixed with ``bg`` shrunk
   and blurred (LIGHT_BOX), by ``wrap * 4 a (1 - a)`` (at most ``wrap``, at a = 1/2). Pixels where alpha is
   0 or 255 are the same as without it; ``wrap=0`` changes nothing and costs nothing. The blurred light is
-  made once for a ``static`` background, every frame otherwise; for a tiled block (see below) it is
+  made once for a ``static`` background, every frame otherwise; for tiled blocks (see above) it is
   enlarged for the edge blocks only. The few rows and columns left over by blocks that do not tile the
   frame get no wrap.
 """
@@ -37,10 +37,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from vcamd.engine.types import Box, MatteResult
+from vcamd.engine.types import MatteResult
 
-_ALL = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
-_WORD = 8  # pixels per block column: one uint64 of alpha
+_WORD = 8  # columns of a block that does not start on whole pixels of the small matte
 _INV255 = 1.0 / 255.0
 #: Tiles per row of the mosaic the edge blocks' alpha is enlarged in (16 to 64 cost the same; 1 twice that).
 _MOSAIC_COLUMNS = 16
@@ -73,10 +72,6 @@ def _taps(n: int, block: int, src: int, dst: int) -> tuple[int, _Taps]:
     return size, at
 
 
-def _full(alpha: np.ndarray | MatteResult) -> np.ndarray:
-    return alpha.full if isinstance(alpha, MatteResult) else alpha
-
-
 class Compositor:
     """Blends into buffers sized on first use and reused while the frame size stays the same."""
 
@@ -103,47 +98,39 @@ class Compositor:
         self._prod = np.empty(shape, np.uint8)
         self._out = np.empty(shape, np.uint8)
         self._bgra: np.ndarray | None = None
-        self._alpha8: np.ndarray | None = None
         self._last_bg = self._last_person = None
 
     def blend(
-        self, fg: np.ndarray, bg: np.ndarray, alpha: np.ndarray | MatteResult, *, into_bg: bool = False,
-        static: bool = False, box: Box | None = None, wrap: float = 0.0,
+        self, fg: np.ndarray, bg: np.ndarray, matte: MatteResult, *, into_bg: bool = False,
+        static: bool = False, wrap: float = 0.0,
     ) -> np.ndarray:
-        """``fg`` over ``bg`` with ``alpha`` (uint8, 255 = fg); all three the same height and width.
+        """``fg`` over ``bg`` with ``matte``'s alpha (255 = fg); all three the same height and width.
 
         ``into_bg=True`` writes the result into ``bg`` (for backgrounds rebuilt every frame) and saves a copy.
-        ``static=True``: ``bg``, when it is last frame's buffer, holds the same picture (module promises).
-        ``box``: alpha is 0 outside it. A :class:`MatteResult` as ``alpha``: the blocks are told apart on its
-        ``small``, and its ``full`` is read only where needed (module promises). ``wrap``: light wrap.
+        ``static=True``: ``bg``, when it is last frame's buffer, holds the same picture. The blocks are told
+        apart on ``matte.small``, and ``matte.full`` is read only where needed. ``wrap``: light wrap. (Module
+        promises.)
         """
-        small = alpha.small if isinstance(alpha, MatteResult) else None
+        small = matte.small
         self._ensure(fg.shape)
         out = bg if into_bg else self._out
         h, w = fg.shape[:2]
-        band = self.BAND
         w8 = w - w % _WORD
-        if w8 == 0 or h < band or not (fg.flags.c_contiguous and bg.flags.c_contiguous):
+        if w8 == 0 or h < self.BAND or not (fg.flags.c_contiguous and bg.flags.c_contiguous):
             self._last_bg = None
-            self._blend_rect(fg, bg, _full(alpha), out, 0, h, 0, w)
+            self._blend_rect(fg, bg, matte.full, out, 0, h, 0, w)
             return out
-        block = self._tiled_block(small.shape, (h, w)) if small is not None else None
-        self._bh, self._bw = block or (band, _WORD)
-        band = self._bh
+        block = self._tiled_block(small.shape, (h, w))
+        self._bh, self._bw = block or (self.BAND, _WORD)
         if block is not None:
             w8 = w  # the block tiles the frame
-        hm = h // band * band
-        blocks = (hm // band, w8 // self._bw)
-        a8 = None
-        if small is not None:
-            person, edge = self._classify_small(small, blocks, (w, h), (self._bh, self._bw))
-        else:
-            a8 = self._whole_words(_full(alpha), w8)
-            person, edge = self._classify_in(a8[:hm].view(np.uint64).reshape(blocks[0], band, blocks[1]), box)
+        hm = h // self._bh * self._bh
+        blocks = (hm // self._bh, w8 // self._bw)
+        person, edge = self._classify_small(small, blocks, (w, h), (self._bh, self._bw))
         where = np.nonzero(edge)
-        a = self._edge_alpha(small, where, blocks) if block is not None and small is not None else None
+        a = self._edge_alpha(small, where, blocks) if block is not None else None
         if a is None:
-            a = self._gather(a8 if a8 is not None else self._whole_words(_full(alpha), w8), edge, where)
+            a = self._gather(matte.full, edge, where)
         under = self._gather(bg, edge, where), a  # before ``out`` changes
         light = None
         if wrap > 0 and len(where[0]):
@@ -158,19 +145,10 @@ class Compositor:
         self._copy_runs(person, fg, out)  # edge blocks too, so fg's edges are now in ``out``, in cache
         self._blend_edges(edge, where, self._gather(out, edge, where), *under, out, light, wrap)
         if hm < h:
-            self._blend_rect(fg, bg, _full(alpha), out, hm, h, 0, w)
+            self._blend_rect(fg, bg, matte.full, out, hm, h, 0, w)
         if w8 < w:
-            self._blend_rect(fg, bg, _full(alpha), out, 0, hm, w8, w)
+            self._blend_rect(fg, bg, matte.full, out, 0, hm, w8, w)
         return out
-
-    def _whole_words(self, alpha: np.ndarray, w8: int) -> np.ndarray:
-        """``alpha``'s first ``w8`` columns, contiguous (a copy when the width is not a multiple of 8)."""
-        if w8 == alpha.shape[1] and alpha.flags.c_contiguous:
-            return alpha
-        if self._alpha8 is None or self._alpha8.shape != (alpha.shape[0], w8):
-            self._alpha8 = np.empty((alpha.shape[0], w8), np.uint8)
-        np.copyto(self._alpha8, alpha[:, :w8])
-        return self._alpha8
 
     def _tiled_block(self, small: tuple[int, ...], size: tuple[int, int]) -> tuple[int, int] | None:
         """(rows, columns) of a block that starts on a whole pixel of ``small`` (shape) enlarged to ``size``
@@ -226,21 +204,8 @@ class Compositor:
         inner = big.reshape(rows, ty * fy, cols, tx * fx, *ch)[:, fy : fy + bh, :, fx : fx + bw]
         return inner.transpose(order).reshape(-1, bw, *ch)[: n * bh]
 
-    def _classify_in(self, words: np.ndarray, box: Box | None) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`_classify` of the blocks that meet ``box`` (None: all); the others hold no person."""
-        if box is None:
-            return self._classify(words)
-        nb, band, nw = words.shape
-        b0, b1 = min(nb, box[1] // band), min(nb, -(-box[3] // band))
-        w0, w1 = min(nw, box[0] // _WORD), min(nw, -(-box[2] // _WORD))
-        person, edge = np.zeros((nb, nw), bool), np.zeros((nb, nw), bool)
-        if b0 < b1 and w0 < w1:
-            person[b0:b1, w0:w1], edge[b0:b1, w0:w1] = self._classify(words[b0:b1, :, w0:w1])
-        return person, edge
-
     def _classify_small(
-        self, small: np.ndarray, blocks: tuple[int, int], size: tuple[int, int],
-        block: tuple[int, int] = (BAND, _WORD),
+        self, small: np.ndarray, blocks: tuple[int, int], size: tuple[int, int], block: tuple[int, int],
     ) -> tuple[np.ndarray, np.ndarray]:
         """(person, edge) per ``block`` (rows, columns) from ``small``, which enlarged to ``size`` (w, h) is
         the alpha."""
@@ -258,25 +223,6 @@ class Compositor:
         least = cv2.erode(small, kernel, anchor=(1, 1))[rows][:, cols]
         person = most != 0
         return person, person & (least != 255)
-
-    @staticmethod
-    def _classify(words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(person, edge) per block of ``words`` (band, row, word): some person; some person and some
-        background. Row by row in place (a third faster than ``reduce`` along the middle axis)."""
-        any_set, all_set = words[:, 0] | words[:, 1], words[:, 0] & words[:, 1]
-        for row in range(2, words.shape[1]):
-            any_set |= words[:, row]
-            all_set &= words[:, row]
-        person = any_set != 0
-        return person, person & (all_set != _ALL)
-
-    def blend_full(self, fg: np.ndarray, bg: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-        """What :meth:`blend` returns, computed over every pixel (the reference the tests compare with)."""
-        self._ensure(fg.shape)
-        self._last_bg = None  # ``_out`` no longer holds a background
-        h, w = alpha.shape[:2]
-        self._blend_rect(fg, bg, alpha, self._out, 0, h, 0, w)
-        return self._out
 
     def _views(self, img: np.ndarray, edge: np.ndarray) -> np.ndarray:
         """``img`` seen as (band, word, row, column[, 3]) blocks, for fancy-indexing whole blocks at once."""
