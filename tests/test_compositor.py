@@ -17,7 +17,7 @@ import pytest
 from conftest import AISEGMENT, DATA, VIDEOS
 
 from vcamd.config import Config, apply_changes
-from vcamd.engine.compositor import Compositor
+from vcamd.engine.compositor import LIGHT_BOX, Compositor
 from vcamd.engine.matte import Matte
 from vcamd.engine.pipeline import Pipeline
 from vcamd.engine.segmenter import Segmenter
@@ -227,6 +227,41 @@ def test_compositor_edge_cases() -> None:
     small[:5, :6] = rng.integers(0, 256, (5, 6), dtype=np.uint8)
     alpha = cv2.resize(small, (61, 45), interpolation=cv2.INTER_LINEAR)
     assert np.array_equal(comp.blend(f, b, MatteResult(small, alpha)), reference_blend(f, b, alpha))
+
+
+@pytest.mark.parametrize(("size", "light_size"), [((1280, 720), (320, 180)), ((797, 589), (199, 147))],
+                         ids=str)
+def test_light_wrap_mixes_the_blurred_background_into_the_edge(
+    size: tuple[int, int], light_size: tuple[int, int]
+) -> None:
+    """Each pixel is the blend mixed with the background's light (shrunk to the small matte's size, or a
+    quarter of the frame's where the blocks are not tiled, blurred twice by LIGHT_BOX, enlarged) by
+    ``wrap * 4 a (1 - a)``, within 2 levels; rows and columns the blocks leave over are the plain blend. The
+    light kept for a static background gives the same output as light made afresh."""
+    w, h = size
+    frames = _clip(size, 3)
+    bg = cv2.resize(cv2.imread(str(DATA / "stills" / "volcomix_girl-919048_1280.jpg")), size)
+    light = cv2.resize(bg, light_size, interpolation=cv2.INTER_LINEAR)
+    for _ in range(2):
+        light = cv2.blur(light, (LIGHT_BOX, LIGHT_BOX))
+    light = cv2.resize(light, size, interpolation=cv2.INTER_LINEAR).astype(np.float64)
+    wrap, comp = 0.6, Compositor()
+    for fg, matte in zip(frames, real_mattes(frames, video=True), strict=True):
+        out = comp.blend(fg, bg, matte, static=True, wrap=wrap).copy()
+        assert np.array_equal(out, Compositor().blend(fg, bg, matte, static=True, wrap=wrap))
+        plain = reference_blend(fg, bg, matte.full)
+        x = matte.full.astype(np.float64)[:, :, None] / 255.0
+        k = wrap * 4.0 * x * (1.0 - x)
+        expected = plain * (1.0 - k) + light * k
+        hm, w8 = h // 16 * 16, w // 8 * 8
+        assert np.abs(out[:hm, :w8] - expected[:hm, :w8]).max() <= 2.0
+        assert np.array_equal(out[hm:], plain[hm:]) and np.array_equal(out[:, w8:], plain[:, w8:])
+        assert (k > 0.1).any()
+    scratch = bg.copy()  # a background drawn anew into the same buffer every frame: its light is made anew
+    for picture in (bg, np.ascontiguousarray(bg[::-1])):
+        np.copyto(scratch, picture)
+        fresh = Compositor().blend(fg, picture, matte, wrap=wrap)
+        assert np.array_equal(comp.blend(fg, scratch, matte, wrap=wrap), fresh)
 
 
 def _image_outputs(wraps: tuple[float, ...]) -> tuple[dict[float, np.ndarray], np.ndarray]:
