@@ -34,7 +34,7 @@ class VideoconvertCamera:
     def __init__(self, width: int, height: int) -> None:
         from vcamd.outputs import pipewire
 
-        gst = pipewire._load_gst()
+        gst = pipewire.load_gst()
         self.gst = gst
         desc = (f"appsrc name=src is-live=true format=time do-timestamp=true block=false max-bytes=0 "
                 f"max-buffers=2 leaky-type=2 caps=video/x-raw,format=BGR,width={width},height={height},"

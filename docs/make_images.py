@@ -4,6 +4,8 @@
   and desaturated by :class:`vcamd.engine.pipeline.Pipeline` (VCAMD_MODEL_DIR set, as for the tests).
 - ``light-wrap.png``: edges of that still over a made-up evening sky (bright warm light) by effect ``image``,
   without light wrap (left) and with the default ``effect.light_wrap`` (right), crops enlarged 2x.
+- ``framing.png``: that still shrunk to two thirds and off to one side of a grey wall (a camera further
+  away), and as auto-framing shows it after three seconds (effect blur).
 - ``tray-icons.png``: the tray icon of each state.
 - ``tray-menu.png``: the tray menu, cut from the screenshot ``tests/test_tray.py`` leaves in tests/artifacts
   (run that test first).
@@ -45,19 +47,11 @@ def before_after() -> None:
     frame = cv2.imread(str(STILL), cv2.IMREAD_COLOR)
     if frame is None:
         sys.exit(f"cannot read {STILL}")
-    panels = [("camera", frame)]
+    named = [("camera", frame)]
     for label, name in (("vcamd: blur", "blur"), ("vcamd: desaturate", "desaturate")):
         with Pipeline(Config.model_validate({"effect": {"name": name}}), video=False) as pipe:
-            panels.append((label, pipe.process(frame).copy()))
-    out = Image.new("RGB", (PANEL[0] * len(panels), PANEL[1]))
-    for i, (label, img) in enumerate(panels):
-        small = cv2.cvtColor(cv2.resize(img, PANEL, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
-        tile = Image.fromarray(small)
-        draw = ImageDraw.Draw(tile)
-        draw.rectangle((0, PANEL[1] - 22, PANEL[0], PANEL[1]), fill=(0, 0, 0))
-        draw.text((8, PANEL[1] - 18), label, fill=(255, 255, 255))
-        out.paste(tile, (i * PANEL[0], 0))
-    save(out, "before-after.png")
+            named.append((label, pipe.process(frame).copy()))
+    save(panels(named), "before-after.png")
 
 
 def sky(size: tuple[int, int]) -> np.ndarray:
@@ -95,6 +89,34 @@ def light_wrap() -> None:
     save(picture, "light-wrap.png")
 
 
+def panels(named: list[tuple[str, np.ndarray]]) -> Image.Image:
+    """BGR pictures side by side at PANEL size, each labelled along its bottom."""
+    out = Image.new("RGB", (PANEL[0] * len(named), PANEL[1]))
+    for i, (label, img) in enumerate(named):
+        small = cv2.cvtColor(cv2.resize(img, PANEL, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
+        tile = Image.fromarray(small)
+        draw = ImageDraw.Draw(tile)
+        draw.rectangle((0, PANEL[1] - 22, PANEL[0], PANEL[1]), fill=(0, 0, 0))
+        draw.text((8, PANEL[1] - 18), label, fill=(255, 255, 255))
+        out.paste(tile, (i * PANEL[0], 0))
+    return out
+
+
+def framing() -> None:
+    still = cv2.imread(str(STILL), cv2.IMREAD_COLOR)
+    if still is None:
+        sys.exit(f"cannot read {STILL}")
+    w, h = 1280, 720
+    frame = np.full((h, w, 3), 128, np.uint8)  # as benchmarks/framing.py's "far" clips: a grey wall
+    small = cv2.resize(still, (w * 2 // 3, h * 2 // 3), interpolation=cv2.INTER_AREA)
+    frame[h - small.shape[0] :, 40 : 40 + small.shape[1]] = small
+    cfg = Config.model_validate({"effect": {"name": "blur"}, "framing": {"auto": True}})
+    with Pipeline(cfg, video=True) as pipe:
+        for i in range(90):  # three seconds at 30 fps: time to settle
+            out = pipe.process(frame, i / 30)
+    save(panels([("camera", frame), ("vcamd: blur, auto-frame", out.copy())]), "framing.png")
+
+
 def tray_icons() -> None:
     states = (State.STARTING, State.LIVE, State.IDLE, State.PRIVACY, State.ERROR)
     size, cell = 48, 88
@@ -123,5 +145,6 @@ def tray_menu() -> None:
 if __name__ == "__main__":
     before_after()
     light_wrap()
+    framing()
     tray_icons()
     tray_menu()

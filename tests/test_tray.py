@@ -282,6 +282,11 @@ def test_menu_items_drive_the_control(desktop: Desktop, daemon: Daemon, config_f
         assert isinstance(slideshow, effects.SlideshowEffect) and slideshow.offset == 1
         click(tray, "Background", "Previous")
         assert slideshow.offset == 0
+        click(tray, "Background", "Light wrap")  # on by default: off, then back on at its default
+        wrap = find(menu, "Background", "Light wrap")
+        assert control.settings().effect.light_wrap == 0.0 and not wrap.checked
+        click(tray, "Background", "Light wrap")
+        assert control.settings().effect.light_wrap == 0.6 and wrap.checked
         assert control.settings().effect.name == "slideshow"
 
         click(tray, "Blur strength", "Strong")

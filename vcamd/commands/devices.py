@@ -13,7 +13,7 @@ import sys
 
 from vcamd import config
 from vcamd.errors import VcamdError
-from vcamd.outputs import pipewire, v4l2loopback
+from vcamd.outputs import pipewire, pipewire_graph, v4l2loopback
 from vcamd.service import capture
 
 
@@ -39,7 +39,7 @@ def main(args: argparse.Namespace) -> int:
                   for d in found if d.loopback] or [f"  none; {v4l2loopback.load_hint(cfg.output.name)}"]
         lines.append("PipeWire cameras (Video/Source nodes):")
         why = pipewire.unavailable()
-        nodes = pipewire.camera_nodes() if not why else []
+        nodes = pipewire_graph.camera_nodes() if not why else []
         lines += [f'  node {n.id}  "{n.description}"  ({n.name})'
                   f'{"  <- output.name" if n.description == cfg.output.name else ""}' for n in nodes] or [
             f"  none; {why}" if why else "  none (vcamd makes one while it runs with output.backend = auto "

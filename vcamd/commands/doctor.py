@@ -25,7 +25,7 @@ from vcamd import __version__, config, frames, outputs
 from vcamd.commands import setup
 from vcamd.engine import models
 from vcamd.errors import VcamdError
-from vcamd.outputs import pipewire, v4l2loopback
+from vcamd.outputs import pipewire, pipewire_graph, v4l2loopback
 from vcamd.service import capture, instance
 
 JOIN_VIDEO = "sudo usermod -aG video $USER, then log out and back in"
@@ -80,7 +80,7 @@ def _loopback(cfg: config.Config) -> list[Check]:
                             f'to find "{name}" by label'))
     elif dev is None:  # loaded with other labels: it must be loaded again
         fix = "sudo modprobe -r v4l2loopback && " + v4l2loopback.load_hint(name).replace("load it: ", "", 1)
-        checks.append(Check(False, outputs.missing_loopback(name).split(":", 1)[0], fix))
+        checks.append(Check(False, v4l2loopback.missing(name).split(":", 1)[0], fix))
     else:
         checks.append(Check(True, f'{dev.path} is labelled "{name}"'))
         caps = v4l2loopback.exclusive_caps(dev)
@@ -133,22 +133,22 @@ APPS = ("apps that take the PipeWire camera: Firefox (about:config media.webrtc.
 def _pipewire(cfg: config.Config) -> list[Check]:
     """The PipeWire camera checks (Linux)."""
     try:
-        gst = pipewire._load_gst()
+        gst = pipewire.load_gst()
     except VcamdError as e:
         return [Check(False, str(e).split(" (", 1)[0], pipewire.GI_FIX)]
     checks = [Check(True, "PipeWire camera: GStreamer for Python")]
     plugin = gst.ElementFactory.find("pipewiresink") is not None
     checks.append(Check(plugin, "PipeWire camera: GStreamer's PipeWire plugin (pipewiresink)",
                         pipewire.PLUGIN_FIX))
-    running = pipewire.daemon_running()
-    where = pipewire.socket_path() or "XDG_RUNTIME_DIR is not set"
+    running = pipewire_graph.daemon_running()
+    where = pipewire_graph.socket_path() or "XDG_RUNTIME_DIR is not set"
     checks.append(Check(running, f"PipeWire camera: PipeWire daemon reachable ({where})",
                         pipewire.DAEMON_FIX))
     checks.append(Check(shutil.which("pw-dump") is not None, "PipeWire camera: pw-dump (pause when unused)",
                         pipewire.MONITOR_FIX))
     if running and plugin:
         pid = instance.running_pid()
-        ours = [n for n in pipewire.camera_nodes() if n.description == cfg.output.name]
+        ours = [n for n in pipewire_graph.camera_nodes() if n.description == cfg.output.name]
         if pid is None:
             checks.append(Check(None, f'PipeWire camera: node "{cfg.output.name}" appears once vcamd runs'))
         else:

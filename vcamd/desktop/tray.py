@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from vcamd import effect_kinds
+from vcamd.config import EffectSettings
 from vcamd.desktop import autostart, icons
 from vcamd.desktop.tray_host import load_pystray
 from vcamd.errors import VcamdError
@@ -44,6 +45,8 @@ log = logging.getLogger(__name__)
 EFFECTS: tuple[tuple[str, str], ...] = tuple((k.label, k.name) for k in effect_kinds.KINDS if k.label)
 #: Blur strength submenu: label -> ``effect.blur_strength``.
 BLUR_PRESETS: tuple[tuple[str, int], ...] = (("Light", 30), ("Medium", 60), ("Strong", 90))
+#: What the Background menu's Light wrap turns it back on at: the setting's default.
+LIGHT_WRAP: float = EffectSettings.model_fields["light_wrap"].default
 REFRESH_SECONDS = 3.0
 STATUS_CHARS = 70
 def open_command(path: Path, platform: str = sys.platform) -> list[str] | None:
@@ -265,6 +268,10 @@ class Tray:
             yield sep
             yield item("Previous", act(self.step_background, -1))
             yield item("Next", act(self.step_background, 1))
+            yield sep
+            wrap = "effect.light_wrap"  # off, or back on at its default strength
+            flip = act(lambda: self._control.apply({wrap: 0.0 if setting(wrap) else LIGHT_WRAP}))
+            yield item("Light wrap", flip, checked=lambda _: setting(wrap) > 0)
 
         return ps.Menu(
             item(lambda _: self.status_line(), None, enabled=False),

@@ -1,22 +1,20 @@
 """One treated frame to several outputs at once (``output.backend = "auto"`` on Linux: v4l2loopback and
 PipeWire).
 
-Promises: ``FanOut(outputs)`` is an :class:`~vcamd.outputs.Output` of the first output's size and rate;
-``send`` hands each frame to every output, and one output failing does not keep the frame from the others (the
-first failure is raised after all were tried). ``reader_path`` is the first output's device file that apps
-open; ``in_use()`` is True when any output that can tell says so, None when none can tell. ``close`` closes
-every output, each once.
+Promises: ``FanOut(outputs)`` is an :class:`~vcamd.outputs.base.Output` of the first output's size and
+rate; ``send`` hands each frame to every output, and one output failing does not keep the frame from the
+others (the first failure is raised after all were tried). ``reader_path`` is the first output's device file
+that apps open; ``in_use()`` is True when any output that can tell says so, None when none can tell.
+``close`` closes every output, each once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from vcamd.outputs import Output
+from vcamd.outputs.base import Output
 
 
 class FanOut:

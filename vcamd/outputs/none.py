@@ -1,7 +1,7 @@
 """No virtual camera (``output.backend = "none"``): the daemon runs for ``vcamd preview`` only.
 
-Promises: ``NoVirtualCamera`` is an :class:`~vcamd.outputs.Output` that drops every frame; no app can read it
-(``in_use()`` is always False), so the camera is on only while a preview watches.
+Promises: ``NoVirtualCamera`` is an :class:`~vcamd.outputs.base.Output` that drops every frame; no app can
+read it (``in_use()`` is always False), so the camera is on only while a preview watches.
 """
 
 from __future__ import annotations

@@ -9,37 +9,33 @@ Promises:
   BGR frames and hands them on as I420 (what every PipeWire camera client takes; cv2 converts it: 2.2 ms
   CPU a 720p frame against videoconvert's 3.7) without blocking: a frame no app takes is dropped.
 - ``in_use()`` says whether some app is linked to the node, learnt from PipeWire's own events (``pw-dump
-  --monitor``: links whose output is our node), False while PipeWire is down; None when it cannot tell
-  (``pw-dump`` missing). ``on_change`` (if given) is called from the watching thread when that changes.
+  --monitor``: links whose output is our node, see :mod:`.pipewire_graph`), False while PipeWire is down;
+  None when it cannot tell (``pw-dump`` missing). ``on_change`` (if given) is called from the watching
+  thread when that changes.
 - The PipeWire daemon going away (crash, ``systemctl --user restart pipewire``, log out and in) is noticed by
   the watcher exiting or the socket changing; ``send`` then rebuilds the node with backoff (0.5 s doubling up
   to 5 s) and it comes back by itself once the daemon runs again. ``close()`` is safe to call twice.
-- ``camera_nodes()`` lists the ``Video/Source`` nodes PipeWire has now (for ``vcamd devices``).
+- ``load_gst()`` is GStreamer, initialised once (for ``vcamd doctor`` too); the ``*_FIX`` lines name the fix
+  for each missing piece.
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import logging
-import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any
 
 import cv2
 import numpy as np
 
 from vcamd import distro
 from vcamd.errors import VcamdError
+from vcamd.outputs.pipewire_graph import GraphWatch, daemon_running, socket_path, socket_stamp
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +56,7 @@ MONITOR_FIX = (f"install pw-dump ({distro.install_hint((distro.PW_DUMP,))}) so v
 _gst: Any = None
 
 
-def _load_gst() -> Any:
+def load_gst() -> Any:
     """GStreamer, initialised once; raises VcamdError (with the fix) when PyGObject or Gst is missing."""
     global _gst
     if _gst is None:
@@ -92,41 +88,10 @@ def _keep_cxx_unwinding() -> None:
         ctypes.CDLL(ctypes.util.find_library("gcc_s") or "libgcc_s.so.1", mode=ctypes.RTLD_GLOBAL)
 
 
-def socket_path() -> str:
-    """The PipeWire daemon's socket for this user (``PIPEWIRE_REMOTE`` or ``$XDG_RUNTIME_DIR/pipewire-0``)."""
-    remote = os.environ.get("PIPEWIRE_REMOTE", "pipewire-0")
-    if os.path.isabs(remote):
-        return remote
-    runtime = os.environ.get("PIPEWIRE_RUNTIME_DIR") or os.environ.get("XDG_RUNTIME_DIR") or ""
-    return os.path.join(runtime, remote) if runtime else ""
-
-
-def daemon_running() -> bool:
-    """True when this user's PipeWire daemon accepts connections."""
-    path = socket_path()
-    if not path:
-        return False
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(1.0)
-        try:
-            s.connect(path)
-        except OSError:
-            return False
-    return True
-
-
-def _socket_stamp() -> tuple[int, int] | None:
-    try:
-        st = os.stat(socket_path())
-    except (OSError, ValueError):
-        return None
-    return (st.st_ino, st.st_mtime_ns)
-
-
 def unavailable() -> str:
     """"" when a PipeWire camera can be made now, else one line: what is missing and the fix."""
     try:
-        gst = _load_gst()
+        gst = load_gst()
     except VcamdError as e:
         return str(e)
     if gst.ElementFactory.find("pipewiresink") is None:
@@ -140,131 +105,6 @@ def unavailable() -> str:
 def node_name(name: str) -> str:
     """The ``node.name`` of our node for ``output.name`` (apps show ``node.description``, the name itself)."""
     return "vcamd-" + (re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "camera")
-
-
-# --- what PipeWire has: nodes and links ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Node:
-    """One PipeWire ``Video/Source`` node."""
-
-    id: int
-    name: str
-    description: str
-
-
-def _kind(obj: dict[str, Any]) -> str:
-    return str(obj.get("type", "")).rsplit(":", 1)[-1]
-
-
-def _props(obj: dict[str, Any]) -> dict[str, Any]:
-    return (obj.get("info") or {}).get("props") or {}
-
-
-def camera_nodes() -> list[Node]:
-    """The Video/Source nodes PipeWire has now; [] when it does not run or ``pw-dump`` is missing."""
-    if shutil.which("pw-dump") is None or not daemon_running():
-        return []
-    try:
-        out = subprocess.run(["pw-dump", "-N"], capture_output=True, text=True, timeout=5)
-        objects = json.loads(out.stdout) if out.returncode == 0 and out.stdout.strip() else []
-    except (OSError, subprocess.TimeoutExpired, json.JSONDecodeError):
-        return []
-    return [Node(int(o["id"]), str(_props(o).get("node.name", "")),
-                 str(_props(o).get("node.description", "")))
-            for o in objects if _kind(o) == "Node" and _props(o).get("media.class") == "Video/Source"]
-
-
-def _documents(stream: IO[str]) -> Any:
-    """The JSON arrays ``pw-dump --monitor`` prints one after another (each opens with "[" on a line)."""
-    lines: list[str] = []
-    for line in stream:
-        lines.append(line)
-        if line.rstrip() == "]":
-            try:
-                yield json.loads("".join(lines))
-            except json.JSONDecodeError:
-                log.debug("pw-dump printed something that is not JSON; skipped")
-            lines = []
-
-
-def _end_with_parent() -> None:
-    """In the child: let the kernel end it when vcamd dies, even by SIGKILL (Linux prctl PR_SET_PDEATHSIG)."""
-    import ctypes
-
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
-
-
-class GraphWatch:
-    """Follows PipeWire's graph through ``pw-dump --monitor``: our node's id and the links leaving it."""
-
-    def __init__(self, name: str, on_change: Callable[[], None]) -> None:
-        self.name = name
-        self.node_id: int | None = None
-        self._nodes: dict[int, str] = {}  # node id -> node.name, of every node
-        self._links: dict[int, int] = {}  # link id -> output node id
-        self._on_change = on_change
-        self._in_use = False
-        self._proc = subprocess.Popen(
-            ["pw-dump", "--monitor", "-N"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            stdin=subprocess.DEVNULL, text=True, preexec_fn=_end_with_parent,
-        )
-        self._thread = threading.Thread(target=self._run, name="vcamd-pipewire-watch", daemon=True)
-        self._thread.start()
-
-    @property
-    def alive(self) -> bool:
-        return self._proc.poll() is None
-
-    @property
-    def in_use(self) -> bool:
-        return self._in_use and self.alive
-
-    def _run(self) -> None:
-        assert self._proc.stdout is not None
-        try:
-            for doc in _documents(self._proc.stdout):
-                self._update(doc)
-        except (OSError, ValueError):
-            pass
-        self._proc.wait()
-        self._on_change()  # the daemon went away (or close() stopped us)
-
-    def _update(self, objects: list[dict[str, Any]]) -> None:
-        for obj in objects:
-            oid, info = int(obj.get("id", -1)), obj.get("info")
-            if info is None:  # removed
-                self._nodes.pop(oid, None)
-                self._links.pop(oid, None)
-                continue
-            kind = _kind(obj)
-            if kind == "Node" and "node.name" in _props(obj):
-                self._nodes[oid] = str(_props(obj)["node.name"])
-            elif kind == "Link" and "output-node-id" in info:
-                self._links[oid] = int(info["output-node-id"])
-        ours = [i for i, n in self._nodes.items() if n == self.name]
-        self.node_id = min(ours) if ours else None
-        in_use = self.node_id is not None and self.node_id in self._links.values()
-        if in_use != self._in_use:
-            self._in_use = in_use
-            self._on_change()
-
-    def close(self) -> None:
-        if self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(2.0)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-        self._thread.join(2.0)
-        if self._proc.stdout is not None:
-            self._proc.stdout.close()
-
-
-# --- the output --------------------------------------------------------------------------------------------
 
 
 class PipeWireCamera:
@@ -284,7 +124,7 @@ class PipeWireCamera:
         self.size = (width, height)
         self.fps = fps
         self._on_change = on_change or (lambda: None)
-        self._gst = _load_gst()
+        self._gst = load_gst()
         self._pipeline: Any = None
         self._src: Any = None
         self._watch: GraphWatch | None = None
@@ -333,7 +173,7 @@ class PipeWireCamera:
             pipeline.add(element)
         for a, b in itertools.pairwise(chain):
             a.link(b)
-        self._stamp = _socket_stamp()
+        self._stamp = socket_stamp()
         if pipeline.set_state(gst.State.PLAYING) == gst.StateChangeReturn.FAILURE:
             pipeline.set_state(gst.State.NULL)
             raise VcamdError(f"PipeWire camera: PipeWire refused the node ({socket_path()}): {DAEMON_FIX}")
@@ -366,7 +206,7 @@ class PipeWireCamera:
             gone = self._watch is not None and not self._watch.alive
             if not gone and now >= self._next_socket_check:
                 self._next_socket_check = now + SOCKET_CHECK
-                gone = _socket_stamp() != self._stamp
+                gone = socket_stamp() != self._stamp
             if not gone and self._pipeline.get_bus().pop_filtered(self._gst.MessageType.ERROR) is not None:
                 gone = True
             if not gone:

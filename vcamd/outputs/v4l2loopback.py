@@ -5,7 +5,8 @@ Promises:
   number; it is empty where there is no such folder (other systems, containers).
 - ``find_loopback(label)`` is the v4l2loopback device whose card label is ``label``, or None.
 - ``load_hint(label)`` is the one-line fix for a missing device: the exact modprobe command and the packaging
-  files that load it at every boot.
+  files that load it at every boot; ``missing(label)`` the whole line: no such device, the v4l2loopback
+  devices there are, and that fix.
 """
 
 from __future__ import annotations
@@ -111,6 +112,13 @@ def load_hint(label: str) -> str:
     if label != "VBG Camera":
         keep += f' and change card_label there to "{label}"'
     return f"{install}load it: {modprobe_command(label)} ({keep})"
+
+
+def missing(label: str) -> str:
+    """One line: no v4l2loopback device is labelled ``label``, and how to make one."""
+    others = [f'{d.path} "{d.label}"' for d in devices() if d.loopback]
+    seen = f" (v4l2loopback devices here: {', '.join(others)})" if others else ""
+    return f'no virtual camera "{label}"{seen}: {load_hint(label)}'
 
 
 def device_number(path: str) -> int | None:

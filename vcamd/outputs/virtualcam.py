@@ -1,8 +1,9 @@
-"""pyvirtualcam's virtual cameras (v4l2loopback, OBS, Unity Capture) as an :class:`~vcamd.outputs.Output`.
+"""pyvirtualcam's virtual cameras (v4l2loopback, OBS, Unity Capture) as an
+:class:`~vcamd.outputs.base.Output`.
 
-Promises: ``VirtualCamera`` opens the device :func:`~vcamd.outputs.resolve` picks for BGR frames of one size;
-``send`` takes (h, w, 3) uint8 BGR frames and passes them on contiguous. A backend's refusal becomes one line
-naming the device. ``reader_path`` is the device file apps open (v4l2loopback), or "".
+Promises: ``VirtualCamera`` opens the device :func:`~vcamd.outputs.selection.resolve` picks for BGR frames of
+one size; ``send`` takes (h, w, 3) uint8 BGR frames and passes them on contiguous. A backend's refusal
+becomes one line naming the device. ``reader_path`` is the device file apps open (v4l2loopback), or "".
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 
 from vcamd.config import OutputSettings
 from vcamd.errors import VcamdError
-from vcamd.outputs import Target, resolve
+from vcamd.outputs.selection import Target, resolve
 
 log = logging.getLogger(__name__)
 
