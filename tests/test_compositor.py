@@ -126,7 +126,7 @@ def test_compositor_blends_only_the_blocks_at_the_persons_edge(monkeypatch: pyte
     assert not (edge & ~near).any()
     assert not edge[:, : 1280 // 4 // 8 - 1].any()
 
-    def never() -> tuple[np.ndarray, None]:
+    def never() -> np.ndarray:
         raise AssertionError("the full alpha was made for nobody")
 
     nobody = Compositor().blend(fg, bg, MatteResult(np.zeros_like(small), enlarge=never))
@@ -196,9 +196,9 @@ def test_edge_blocks_alpha_from_the_small_matte_is_the_resize(
             small[noisy] = rng.integers(0, 256, int(noisy.sum()), dtype=np.uint8)
         alpha = cv2.resize(small, size, interpolation=cv2.INTER_LINEAR)
 
-        def enlarge(alpha: np.ndarray = alpha, trial: int = trial) -> tuple[np.ndarray, None]:
+        def enlarge(alpha: np.ndarray = alpha, trial: int = trial) -> np.ndarray:
             made.append(trial)
-            return alpha, None
+            return alpha
 
         got = Compositor().blend(fg, bg.copy(), MatteResult(small, enlarge=enlarge), into_bg=True)
         assert np.array_equal(got, reference_blend(fg, bg, alpha)), trial

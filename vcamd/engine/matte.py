@@ -5,7 +5,7 @@ Promises:
   resolution with the frame's shape) and ``full`` (uint8 at the frame's size, 255 = person, ``small``
   enlarged bilinearly, made when first read: the compositor reads it only where ``small`` cannot stand
   for it). Both are buffers reused by the next call. When the frame is a whole multiple of
-  ``small`` (webcam sizes), ``box`` holds all of ``full`` that is not 0 and only it is enlarged.
+  ``small`` (webcam sizes), only the box around the person is enlarged (``full`` is 0 outside it).
   ``region`` is the part of the frame ``conf`` covers (the segmenter's crop; default: the whole frame);
   outside it the alpha is 0.
 - The alpha is soft: confidence is mapped through a ramp of width ``softness`` centred on ``threshold``
@@ -215,8 +215,9 @@ class Matte:
             small = self._plain(conf)
         return MatteResult(small, enlarge=lambda: self._enlarge(small, w, h))
 
-    def _enlarge(self, small: np.ndarray, w: int, h: int) -> tuple[np.ndarray, Box | None]:
-        """``small`` enlarged bilinearly to the frame's ``w`` x ``h``, and the box outside which it is 0.
+    def _enlarge(self, small: np.ndarray, w: int, h: int) -> np.ndarray:
+        """``small`` enlarged bilinearly to the frame's ``w`` x ``h`` (``_full_box``: the box outside which it
+        is 0, None when it is not known).
 
         When the frame is a whole multiple of ``small`` (webcam sizes), only the box around the person plus
         one pixel of ``small`` is enlarged (the rest is 0): the resize sees the same zeros at the box's edge
@@ -231,7 +232,7 @@ class Matte:
             # cv2.resize, not frames.upscale: the warp's last-bit differences lowered boundary F by 0.02.
             cv2.resize(small, (w, h), dst=full, interpolation=cv2.INTER_LINEAR)
             self._full_box = None
-            return full, None
+            return full
         x, y, bw, bh = cv2.boundingRect(small)
         x0, y0 = max(0, x - 1), max(0, y - 1)
         x1, y1 = min(sw, x + bw + 1), min(sh, y + bh + 1)
@@ -245,4 +246,4 @@ class Matte:
             cv2.resize(small[y0:y1, x0:x1], (box[2] - box[0], box[3] - box[1]),
                        dst=full[box[1]:box[3], box[0]:box[2]], interpolation=cv2.INTER_LINEAR)
         self._full_box = box
-        return full, box
+        return full

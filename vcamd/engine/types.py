@@ -21,29 +21,23 @@ class MatteResult:
     """The alpha of one frame at two resolutions (uint8, 255 = person): ``small``, and ``full`` at the
     frame's size. ``full`` is either given or made by ``enlarge()`` when first read (and then kept), so a
     reader that needs only ``small`` costs nothing more; like the buffers it is made in, it is valid until
-    the matte's next frame. ``box``, when given, holds all of ``full`` that is not 0 (so readers may skip the
-    rest); None: anywhere. ``enlarge()`` returns the two together."""
+    the matte's next frame."""
 
     def __init__(
-        self, small: np.ndarray, full: np.ndarray | None = None, box: Box | None = None, *,
-        enlarge: Callable[[], tuple[np.ndarray, Box | None]] | None = None,
+        self, small: np.ndarray, full: np.ndarray | None = None, *,
+        enlarge: Callable[[], np.ndarray] | None = None,
     ) -> None:
         if full is None and enlarge is None:
             raise ValueError("a MatteResult needs its full alpha or a way to make it")
         self.small = small
-        self._full, self._box, self._enlarge = full, box, enlarge
+        self._full, self._enlarge = full, enlarge
 
     @property
     def full(self) -> np.ndarray:
         if self._full is None:
             assert self._enlarge is not None
-            self._full, self._box = self._enlarge()
+            self._full = self._enlarge()
         return self._full
-
-    @property
-    def box(self) -> Box | None:
-        _ = self.full  # the box comes with the enlargement
-        return self._box
 
 
 #: What effects get when no matte is computed (effects that need none).
