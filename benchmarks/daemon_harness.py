@@ -61,19 +61,25 @@ pyvirtualcam.register_backend("counting", CountingBackend)
 
 
 def make_clip(folder: Path, size: tuple[int, int] = (1280, 720), fps: float = 30.0, mjpeg: bool = False,
-              source: Path = SOURCE) -> Path:
-    """``source`` (a real webcam clip) scaled to ``size`` at ``fps``, in ``folder``: an mp4, or with ``mjpeg``
-    an MJPEG .avi (what a UVC webcam sends). The benchmarks and the tests make their webcam stand-ins here."""
+              source: Path = SOURCE, frames: int | None = None) -> Path:
+    """``source`` (a real webcam clip; its first ``frames`` frames, or all) cover-fitted to ``size`` (scaled
+    and centre-cropped, never stretched: a webcam of that size) at ``fps``, in ``folder``: an mp4, or with
+    ``mjpeg`` an MJPEG .avi (what a UVC webcam sends). The benchmarks and the tests make their webcam
+    stand-ins here."""
+    from vcamd.frames import cover_fit
+
     path = folder / f"{source.stem}_{size[0]}x{size[1]}.{'avi' if mjpeg else 'mp4'}"
     cap = cv2.VideoCapture(str(source))
     out = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*("MJPG" if mjpeg else "mp4v")), fps, size)
     if not cap.isOpened() or not out.isOpened():
         raise RuntimeError(f"cannot read {source} or write {path}")
-    while True:
+    written = 0
+    while frames is None or written < frames:
         ok, frame = cap.read()
         if not ok:
             break
-        out.write(cv2.resize(frame, size, interpolation=cv2.INTER_AREA))
+        out.write(cover_fit(frame, size))
+        written += 1
     out.release()
     cap.release()
     return path

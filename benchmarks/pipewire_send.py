@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "support"))
 SOURCE = ROOT.parent / "shared" / "data" / "videos" / "maxine_webcam_part1.mp4"
 NAME = "Bench Camera"
 
@@ -65,7 +65,8 @@ def one_run(kind: str, frames: list[np.ndarray], count: int, session: Any, root:
     try:
         cam.send(frames[0])
         node = session.wait_camera_node(NAME)
-        client = subprocess.Popen([sys.executable, str(ROOT / "tests" / "pipewire_consumer.py"), str(node),
+        consumer = ROOT / "tests" / "support" / "pipewire_consumer.py"
+        client = subprocess.Popen([sys.executable, str(consumer), str(node),
                                    str(count / 30 + 3), str(root / "client.png")], env=session.env,
                                   stdout=subprocess.DEVNULL)
         time.sleep(1.5)  # the client links

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))  # the benchmarks' harness and metrics serve the tests too
 SHARED = Path(os.environ.get("VCAMD_SHARED", ROOT.parent / "shared"))
 DATA = SHARED / "data"
 MODELS = SHARED / "models"

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from validators import desktop_validate, systemd_verify
+from support.validators import desktop_validate, systemd_verify
 
 from vcamd import cli
 from vcamd.desktop import autostart

@@ -14,7 +14,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
-from stream_helpers import CARPHONE, holds_open, mjpeg_clip, short_clip, wait_for
+from support.stream_helpers import CARPHONE, holds_open, mjpeg_clip, short_clip, wait_for
 
 from vcamd.config import CameraSettings
 from vcamd.frames import BufferPool

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from daemon_process import DaemonProcess, running_daemon, write_config
-from stream_helpers import wait_for
+from support.daemon_process import DaemonProcess, running_daemon, write_config
+from support.stream_helpers import wait_for
 
 from vcamd import cli
 from vcamd.commands.set import parse_value

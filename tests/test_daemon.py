@@ -17,17 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
+import daemon_harness as harness
 import numpy as np
 import pytest
 import tomlkit
-import vcam_recorder
 from conftest import DATA
-from stream_helpers import CARPHONE, holds_open, wait_for
+from support import vcam_recorder
+from support.stream_helpers import CARPHONE, holds_open, wait_for
 
 from vcamd import cli, config
 from vcamd.errors import VcamdError
-from vcamd.frames import cover_fit
 from vcamd.service import cards, control_socket
 from vcamd.service.control import State, Status
 from vcamd.service.control_socket import ControlServer
@@ -197,17 +196,9 @@ def test_pause_when_unused_releases_the_camera_and_an_app_resumes_it(setup: Setu
         wait_for(lambda: daemon.status().state is State.IDLE, what="idle again once the app left")
 
 
-def _clip_at(path: Path, size: tuple[int, int]) -> Path:
+def _clip_at(folder: Path, size: tuple[int, int]) -> Path:
     """The carphone clip's first second cover-fitted to ``size``: a camera of another size and shape."""
-    cap = cv2.VideoCapture(str(CARPHONE))
-    out = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), 30.0, size)
-    for _ in range(30):
-        ok, frame = cap.read()
-        assert ok
-        out.write(cover_fit(frame, size))
-    out.release()
-    cap.release()
-    return path
+    return harness.make_clip(folder, size, source=CARPHONE, frames=30)
 
 
 def test_an_app_reading_keeps_the_format_until_it_leaves(setup: Setup, tmp_path: Path) -> None:
@@ -215,7 +206,7 @@ def test_an_app_reading_keeps_the_format_until_it_leaves(setup: Setup, tmp_path:
     output size and rate nor a camera of another size reopens the Camera; frames keep its size, treated; the
     status says what waits; once the app leaves the new format comes, its frames paced to its rate."""
     setup.write(daemon={"pause_when_unused": True})
-    wide = _clip_at(tmp_path / "wide.mp4", (320, 180))
+    wide = _clip_at(tmp_path, (320, 180))
     with running(setup) as (daemon, rec):
         wait_for(lambda: daemon.status().state is State.IDLE, what="idle with no reader")
         app = subprocess.Popen(

@@ -19,8 +19,8 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
-import vcam_recorder
-from stream_helpers import CARPHONE, short_clip, wait_for
+from support import vcam_recorder
+from support.stream_helpers import CARPHONE, short_clip, wait_for
 from test_daemon import GREEN, STILL, Setup, frames_where, make_setup, running, share
 
 from vcamd import config, media

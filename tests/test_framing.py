@@ -7,21 +7,16 @@ metric definitions these tests share.
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
 import cv2
+import framing as bench
 import numpy as np
 import pytest
 import tomlkit
-import vcam_recorder
-from conftest import ROOT
-from stream_helpers import wait_for
-
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-import framing as bench
+from support import vcam_recorder
+from support.stream_helpers import wait_for
 
 from vcamd import cli
 from vcamd.config import Config, apply_changes

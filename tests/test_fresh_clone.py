@@ -27,7 +27,7 @@ from pathlib import Path
 import cv2
 import pytest
 from conftest import AISEGMENT, MODELS, ROOT, SHARED, VIDEOS, detail, gt_mask
-from pipewire_session import PipeWireSession, missing_tools
+from support.pipewire_session import PipeWireSession, missing_tools
 
 from vcamd import __version__
 
@@ -129,8 +129,9 @@ def test_make_run_on_a_fresh_clone_brings_up_the_pipewire_camera(
         up = time.monotonic() - t0
         [node] = session.camera_nodes(NAME)
         # the client runs in the clone's venv: there gi imports and Gst loads, with the pipewiresrc plugin
-        consumer = [str(clone / ".venv" / "bin" / "python"), str(clone / "tests" / "pipewire_consumer.py"),
-                    str(node), "3", str(root / "frame.png"), COLOR]
+        consumer = [str(clone / ".venv" / "bin" / "python"),
+                    str(clone / "tests" / "support" / "pipewire_consumer.py"), str(node), "3",
+                    str(root / "frame.png"), COLOR]
         r = subprocess.run(consumer, env={**session.env, "DISPLAY": display}, capture_output=True, text=True,
                            timeout=60)
         assert r.returncode == 0, r.stderr

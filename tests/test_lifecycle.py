@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
-import vcam_recorder
 from conftest import VIDEOS
-from stream_helpers import wait_for
+from support import vcam_recorder
+from support.stream_helpers import wait_for
 from test_daemon import Setup, _recorder_status, make_setup
 
 from vcamd import cli, config, files

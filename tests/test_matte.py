@@ -5,17 +5,12 @@ The metric definitions live in benchmarks/matte_metrics.py (shared with benchmar
 
 from __future__ import annotations
 
-import sys
-
 import cv2
+import matte_metrics as mm
 import numpy as np
 import pytest
-from conftest import AISEGMENT, ROOT, VIDEOS, gt_mask
-
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-import matte_metrics as mm
 import quality
+from conftest import AISEGMENT, VIDEOS, gt_mask
 
 from vcamd.config import Config, SegmentationSettings
 from vcamd.engine import matte as matte_mod

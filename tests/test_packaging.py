@@ -9,7 +9,7 @@ import textwrap
 from pathlib import Path
 
 from conftest import ROOT
-from validators import desktop_validate, systemd_verify
+from support.validators import desktop_validate, systemd_verify
 
 from vcamd import config, outputs
 from vcamd.desktop import autostart

@@ -25,18 +25,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import cv2
+import daemon_harness as harness
 import numpy as np
 import pytest
 import tomlkit
-import vcam_recorder
-from chromium_cdp import Chromium
 from conftest import VIDEOS
-from pipewire_session import PipeWireSession, missing_tools
-from stream_helpers import wait_for
+from support import vcam_recorder
+from support.chromium_cdp import Chromium
+from support.pipewire_session import PipeWireSession, missing_tools
+from support.stream_helpers import wait_for
 
 from vcamd import outputs
 from vcamd.config import OutputSettings
-from vcamd.frames import cover_fit
 from vcamd.outputs import pipewire, v4l2loopback
 from vcamd.outputs.fanout import FanOut
 from vcamd.outputs.pipewire import PipeWireCamera
@@ -50,6 +50,7 @@ pytestmark = [
 ]
 
 HERE = Path(__file__).parent
+CONSUMER = HERE / "support" / "pipewire_consumer.py"
 NAME = "VBG Camera"
 COLOR = "#ff00ff"  # magenta: nothing in the clip is (the person wears green)
 MAGENTA = (255, 0, 255)
@@ -99,7 +100,7 @@ class Running:
 
     def start_consumer(self, seconds: float, name: str) -> subprocess.Popen[str]:
         """A pipewiresrc client reading the node for ``seconds`` (see pipewire_consumer)."""
-        return subprocess.Popen([sys.executable, str(HERE / "pipewire_consumer.py"), str(self.node()),
+        return subprocess.Popen([sys.executable, str(CONSUMER), str(self.node()),
                                  str(seconds), str(self.root / f"{name}.png")], env=self.session.env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -136,25 +137,16 @@ class Running:
                  what="the node at 1280x720 again")
 
 
-def _clip_720p(path: Path, size: tuple[int, int] = SIZE) -> Path:
-    """The real webcam clip cover-fitted to ``size``: what a 720p webcam gives, or one of another shape."""
-    cap = cv2.VideoCapture(str(VIDEOS / "maxine_webcam_part1.mp4"))
-    out = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), 30.0, size)
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        out.write(cover_fit(frame, size))
-    out.release()
-    cap.release()
-    return path
+def _webcam(folder: Path, size: tuple[int, int] = SIZE) -> Path:
+    """The real webcam clip cover-fitted to ``size``: what a 720p webcam gives, or one of another size."""
+    return harness.make_clip(folder, size, source=VIDEOS / "maxine_webcam_part1.mp4")
 
 
 @pytest.fixture(scope="module")
 def running() -> Iterator[Running]:
     # Our own folder, not tmp_path: pytest runs of other checkouts on this machine prune /tmp/pytest-of-*.
     root = Path(tempfile.mkdtemp(prefix="vcamd-pw-"))
-    clip = _clip_720p(root / "webcam720.mp4")
+    clip = _webcam(root)
     session = PipeWireSession(root / "session")
     # its own "one daemon per user" lock (module fixtures start before conftest's per-test one)
     session.env["VCAMD_INSTANCE"] = root.name
@@ -472,7 +464,7 @@ def test_settings_changes_never_end_a_pipewiresrc_clients_stream(running: Runnin
     (A camera of another shape is fitted the same way: test_daemon. Here it would also switch the model
     under ``auto``, whose first load stalls the worker 70 ms on a quiet machine.)"""
     node = running.node()
-    camera1080 = _clip_720p(running.root / "webcam1080.mp4", (1920, 1080))
+    camera1080 = _webcam(running.root, (1920, 1080))
     opened = running.says('an app opened "VBG Camera"')
     consumer = running.start_consumer(10.0, "held")
     changed: list[float] = []
@@ -564,7 +556,7 @@ def test_fan_out_feeds_both_outputs_and_pipewire_restarting_leaves_the_other_alo
         assert out.backend == "recording+pipewire" and out.reader_path == ""
         node = running.session.wait_camera_node(name)
         assert out.in_use() is False
-        consumer = subprocess.Popen([sys.executable, str(HERE / "pipewire_consumer.py"), str(node), "2",
+        consumer = subprocess.Popen([sys.executable, str(CONSUMER), str(node), "2",
                                      str(tmp_path / "fan.png")], env=running.session.env,
                                     stdout=subprocess.PIPE, text=True)
         wait_for(lambda: out.in_use(), timeout=10, what="in_use() once a client links")
@@ -580,7 +572,7 @@ def test_fan_out_feeds_both_outputs_and_pipewire_restarting_leaves_the_other_alo
         running.session.start_pipewire()
         node = running.session.wait_camera_node(name, timeout=15)
         png = str(tmp_path / "again.png")
-        again = [sys.executable, str(HERE / "pipewire_consumer.py"), str(node), "1.5", png]
+        again = [sys.executable, str(CONSUMER), str(node), "1.5", png]
         report = json.loads(subprocess.run(again, env=running.session.env, capture_output=True, text=True,
                                            timeout=30).stdout)
         assert report["frames"] > 15, report
@@ -609,7 +601,7 @@ def test_pipewire_restarting_under_vcamd_brings_the_camera_back(running: Running
 def test_a_preview_opens_the_camera_like_a_pipewire_client(running: Running) -> None:
     """``vcamd preview`` on the PipeWire camera's daemon, with no PipeWire client: the camera opens for the
     window, which shows the output (the magenta background), and is released within 2 s of its closing."""
-    from xsession import pixels_like, x_session
+    from support.xsession import pixels_like, x_session
 
     running.node()
     pid = running.daemon.pid

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from stream_helpers import CARPHONE
+from support.stream_helpers import CARPHONE
 
 from vcamd import outputs
 from vcamd.config import OutputSettings

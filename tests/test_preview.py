@@ -1,5 +1,5 @@
 """The live preview as a user opens it: ``vcamd preview`` and the tray's "Show preview...", on a private X
-desktop (tests/xsession.py), against ``vcamd run`` on a real clip (tests/daemon_process.py).
+desktop (tests/support/xsession.py), against ``vcamd run`` on a real clip (tests/support/daemon_process.py).
 
 The window is found and photographed on the X display; the effect is ``color`` green, so the output frame
 shows as a green background around the person. Opening the preview turns an idle daemon (no app reads
@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import VIDEOS
-from daemon_process import DaemonProcess, running_daemon
 from PIL import Image
-from stream_helpers import wait_for
-from xsession import Session, changed_pixels, pixels_like, x_session
+from support.daemon_process import DaemonProcess, running_daemon
+from support.stream_helpers import wait_for
+from support.xsession import Session, changed_pixels, pixels_like, x_session
 
 pytest.importorskip("gi", reason="the preview needs PyGObject (scripts/install-test-deps.sh installs it)")
 

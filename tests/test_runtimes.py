@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import tomlkit
 from conftest import AISEGMENT
-from stream_helpers import short_clip, wait_for
+from support.stream_helpers import short_clip, wait_for
 
 from vcamd.engine.segmenter import Segmenter
 
@@ -194,7 +194,8 @@ def test_vcamd_run_stays_offline_and_quiet(tmp_path: Path) -> None:
         "daemon": {"pause_when_unused": False},
     }), encoding="utf-8")
     wrapper = (
-        f"import sys; sys.path.insert(0, {str(TESTS)!r}); import vcam_recorder; vcam_recorder.register(); "
+        f"import sys; sys.path.insert(0, {str(TESTS / 'support')!r}); import vcam_recorder; "
+        "vcam_recorder.register(); "
         "from vcamd import cli; sys.exit(cli.main(sys.argv[1:]))"
     )
     trace = tmp_path / "run.trace"

@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-import vcam_recorder
 from conftest import VIDEOS
-from daemon_process import write_config
 from PIL import Image, ImageGrab
+from support import vcam_recorder
+from support.daemon_process import write_config
 
 from vcamd.desktop import autostart, icons
 from vcamd.desktop.tray import Tray, open_command

@@ -1,8 +1,8 @@
 """The tray on the desktops people use: a real StatusNotifierItem host (xfce4-panel) and no tray host at all.
 
-Each test starts its own Xvfb, session D-Bus and tray host (tests/xsession.py) and runs ``vcamd run`` as a
-user does (tests/daemon_process.py): pystray picks its backend at import, so each choice needs a process of
-its own, and the backend is never forced here: vcamd chooses it from what the desktop offers.
+Each test starts its own Xvfb, session D-Bus and tray host (tests/support/xsession.py) and runs ``vcamd run``
+as a user does (tests/support/daemon_process.py): pystray picks its backend at import, so each choice needs a
+process of its own, and the backend is never forced here: vcamd chooses it from what the desktop offers.
 """
 
 from __future__ import annotations
@@ -17,16 +17,16 @@ from typing import Any
 
 import numpy as np
 import pytest
-from daemon_process import running_daemon, write_config
-from stream_helpers import wait_for
-from xsession import WATCHER, Session, changed_pixels, pixels_like, start_host, x_session
+from support.daemon_process import running_daemon, write_config
+from support.stream_helpers import wait_for
+from support.xsession import WATCHER, Session, changed_pixels, pixels_like, start_host, x_session
 
 from vcamd.desktop import icons
 from vcamd.service.control import State
 
 pytest.importorskip("gi", reason="the tray needs PyGObject (scripts/install-test-deps.sh installs it)")
 
-PANEL = (0, 0, 800, 33)  # xfce4-panel along the top (tests/xsession.py)
+PANEL = (0, 0, 800, 33)  # xfce4-panel along the top (tests/support/xsession.py)
 
 
 def grey_share(frame: np.ndarray) -> float:

@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 import pytest
 from PIL import Image, ImageGrab
-from stream_helpers import wait_for
+
+from support.stream_helpers import wait_for
 
 WATCHER = "org.kde.StatusNotifierWatcher"
 

@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import vcam_recorder
-from stream_helpers import CARPHONE, wait_for
+
+from support import vcam_recorder
+from support.stream_helpers import CARPHONE, wait_for
 
 #: A settings file with comments and blank lines, whose camera is the carphone clip (176x144, 30 fps).
 CONFIG = """\
