@@ -2,9 +2,9 @@
 
 Promises:
 - :class:`Daemon` implements :class:`~vcamd.service.control.Control`. ``start()`` raises
-  :class:`VcamdError` (what is missing and how to fix it, then how to try the effects without it: ``vcamd
-  preview`` when only the virtual camera is missing) when there is no webcam or no virtual camera; once
-  started it never dies of a frame, a camera or a settings file.
+  :class:`VcamdError` when there is no webcam or no virtual camera (:mod:`vcamd.service.preflight`: what is
+  missing, its fix, how to try the effects meanwhile); once started it never dies of a frame, a camera or
+  a settings file.
 - Three threads: the camera (:mod:`vcamd.service.camera`, latest frame only), the worker (pipeline, then the
   virtual camera through the output guard, :mod:`vcamd.service.guard`: contiguous BGR, at the output size
   and at most at its rate) and the monitor (:mod:`vcamd.service.monitor`: the settings file, live within a
@@ -49,9 +49,9 @@ from vcamd import files, outputs
 from vcamd.config import Config
 from vcamd.engine import effects
 from vcamd.engine.pipeline import Pipeline
-from vcamd.errors import Problems, VcamdError
+from vcamd.errors import VcamdError
 from vcamd.outputs import Output
-from vcamd.service import camera, capture, output_format
+from vcamd.service import camera, output_format, preflight
 from vcamd.service.control import State, Status
 from vcamd.service.feed import Feed, Feeds
 from vcamd.service.guard import OutputGuard
@@ -71,13 +71,7 @@ CAMERA_SILENCE = 1.0  # seconds a live camera may give no frame before the daemo
 IDLE_FULL_RATE = 2.0
 IDLE_KEEPALIVE = 5.0
 CLOSE_BUDGET = 1.8  # seconds close() may take in all (the promise is 2 s from the signal)
-PREVIEW_WITHOUT = ("to see yourself with the effect meanwhile: vcamd preview (it runs vcamd with no virtual "
-                   "camera)")
 NEW_SETTINGS_FILE = "# vcamd settings; every key and its default: vcamd config show\n"
-TRY_WITHOUT = (
-    "to try the effects on a video file meanwhile: vcamd process IN.mp4 -o OUT.mp4 --effect blur "
-    "(vcamd doctor checks the whole set-up)"
-)
 
 
 class Daemon:
@@ -121,7 +115,7 @@ class Daemon:
     def start(self) -> None:
         """Check the devices, load the model, open the camera and the virtual camera, start the threads."""
         cfg = self._monitor.settings
-        self._preflight(cfg)
+        preflight.check(cfg)
         self.pipeline = Pipeline(cfg, video=True, loader=ThreadLoader)
         try:
             self.camera = camera.CameraReader(cfg.camera, self.stats)
@@ -135,26 +129,6 @@ class Daemon:
             t = threading.Thread(target=target, name=f"vcamd-{name}", daemon=True)
             self._threads.append(t)
             t.start()
-
-    @staticmethod
-    def _preflight(cfg: Config) -> None:
-        """Raise one :class:`Problems` naming everything that is clearly missing, one line each with its fix:
-        the webcam first (nothing works without it), then the virtual camera (v4l2loopback, then PipeWire)."""
-        problems = []
-        why = capture.missing_reason(cfg.camera.device, cfg.output.name)
-        if why and capture.parse_source(cfg.camera.device).kind == "file":
-            problems.append(f"{why}; point camera.device (or --camera) at a camera or an existing video file")
-        elif why:
-            problems.append(f"{why}: plug one in, or set camera.device (or --camera) to a camera or a video "
-                            "file; vcamd devices lists them")
-        try:
-            outputs.resolve(cfg.output)
-        except Problems as e:
-            problems += e.lines
-        except VcamdError as e:
-            problems.append(str(e))
-        if problems:
-            raise Problems(problems, TRY_WITHOUT if why else PREVIEW_WITHOUT)
 
     def _open_output(self, cfg: Config) -> None:
         """Open the virtual camera at the format ``output.*`` asks for (zeros: the camera's size and rate)."""
