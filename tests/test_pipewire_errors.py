@@ -73,7 +73,8 @@ def test_auto_with_neither_output_names_both_fixes(tmp_path: Path) -> None:
     assert 'sudo modprobe v4l2loopback video_nr=10 card_label="VBG Camera" exclusive_caps=1' in loopback
     assert ". or, with no kernel module, a PipeWire camera: no PipeWire daemon" in pw
     assert "systemctl --user enable --now pipewire wireplumber" in pw
-    assert lines[-1].startswith("to try the effects on a video file meanwhile: vcamd process")
+    # the webcam is there: only the virtual camera is missing, so the way to see the effects is vcamd preview
+    assert lines[-1].startswith("to see yourself with the effect meanwhile: vcamd preview")
 
 
 def test_pipewire_elsewhere_than_linux_says_so() -> None:
