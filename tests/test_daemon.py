@@ -23,7 +23,7 @@ import pytest
 import tomlkit
 from conftest import DATA
 from support import vcam_recorder
-from support.stream_helpers import CARPHONE, holds_open, wait_for
+from support.stream_helpers import CARPHONE, holds_open, share, wait_for
 
 from vcamd import cli, config
 from vcamd.errors import VcamdError
@@ -38,11 +38,6 @@ vcam_recorder.register()
 
 GREEN, RED = (0, 255, 0), (0, 0, 255)
 STILL = DATA / "stills" / "volcomix_girl-919048_1280.jpg"
-
-
-def share(frame: np.ndarray, bgr: tuple[int, int, int]) -> float:
-    """The fraction of pixels exactly ``bgr``."""
-    return float((frame == np.array(bgr, np.uint8)).all(axis=2).mean())
 
 
 @dataclass

@@ -129,3 +129,11 @@ def test_the_engine_loads_no_device_tray_or_daemon_code() -> None:
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert r.stdout.strip() == "[]", r.stdout
+
+
+def test_the_daemons_parts_do_not_import_the_daemon() -> None:
+    """The daemon wires its parts (the output guard, the settings monitor, the camera, ...); none imports it
+    back, so each can be read and tested on its own."""
+    for path in sorted((PACKAGE / "service").glob("*.py")):
+        if path.stem != "daemon":
+            assert "vcamd.service.daemon" not in {m for _, m in _imports(path)}, path.name

