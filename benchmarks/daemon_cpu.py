@@ -178,16 +178,6 @@ def measure(proc: subprocess.Popen[bytes], warmup: float, seconds: float) -> dic
     return {"total": 100.0 * (p1 - p0) / TICK / dt, "threads": threads, "seconds": dt}
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def run_daemon(clip: Path, folder: Path, warmup: float, seconds: float, tree: Path = ROOT, *,
                idle: bool = False) -> dict[str, Any]:
     """One measurement of the daemon (from checkout ``tree``) on ``clip``; adds ``fps_out`` from the
@@ -222,7 +212,7 @@ def run_daemon(clip: Path, folder: Path, warmup: float, seconds: float, tree: Pa
             result = measure(proc, 0.0, seconds)
             c1 = _read_count(count, 0.0, proc)
     finally:
-        _stop(proc)
+        harness.stop(proc)
     result["fps_out"] = (c1[0] - c0[0]) / max(c1[1] - c0[1], 1e-6)
     return result
 
@@ -248,7 +238,7 @@ def run_floor(clip: Path, warmup: float, seconds: float, how: str) -> dict[str, 
     try:
         return measure(proc, warmup, seconds)
     finally:
-        _stop(proc)
+        harness.stop(proc)
 
 
 def summarise(samples: list[dict[str, Any]], floor: list[dict[str, Any]] | None = None) -> dict[str, Any]:

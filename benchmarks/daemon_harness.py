@@ -8,6 +8,7 @@ and removed afterwards; nothing is written into the repository.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import tempfile
 import threading
@@ -58,6 +59,17 @@ class CountingBackend:
 
 
 pyvirtualcam.register_backend("counting", CountingBackend)
+
+
+def stop(proc: subprocess.Popen[Any], timeout: float = 10.0) -> None:
+    """End ``proc`` (a process a benchmark or test started): SIGTERM, then SIGKILL after ``timeout`` s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def make_clip(folder: Path, size: tuple[int, int] = (1280, 720), fps: float = 30.0, mjpeg: bool = False,

@@ -22,7 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from daemon_cpu import SHARED, TICK, _read_count, _stop, make_clip, process_ticks
+import daemon_harness as harness
+from daemon_cpu import SHARED, SOURCE, TICK, _read_count, process_ticks
 
 ROOT = Path(__file__).resolve().parents[1]
 DAEMON_CPU = Path(__file__).resolve().with_name("daemon_cpu.py")
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="vcamd-preview-cpu-") as tmp:
         folder = Path(tmp)
-        clip = make_clip(folder, (w, h))
+        clip = harness.make_clip(folder, (w, h), mjpeg=True, source=SOURCE)
         cfg = folder / "config.toml"
         cfg.write_text(f'[camera]\ndevice = "{clip}"\n[output]\nbackend = "i420"\n[effect]\nname = "blur"\n'
                        "[daemon]\npause_when_unused = false\n", encoding="utf-8")
@@ -85,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
                     pids = {"daemon": daemon.pid, "preview": preview.pid, "Xvfb": server.pid}
                     got = cpu(pids, args.seconds)
                 finally:
-                    _stop(preview)
+                    harness.stop(preview)
                 for k, v in got.items():
                     rows.setdefault(f"{k}, preview open", []).append(v)
                 rows.setdefault("preview open: all three", []).append(sum(got.values()))
@@ -96,8 +97,8 @@ def main(argv: list[str] | None = None) -> int:
             sys.stderr.write((folder / "daemon.log").read_text()[-2000:])
             raise
         finally:
-            _stop(daemon)
-            _stop(server)
+            harness.stop(daemon)
+            harness.stop(server)
             log.close()
     med = {k: round(statistics.median(v), 1) for k, v in rows.items()}
     if args.json:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import itertools
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from conftest import DATA
+from conftest import DATA, ROOT
 
 from vcamd.cli import main
 from vcamd.commands import bench
@@ -113,3 +115,12 @@ def test_bad_arguments_are_one_line(args: list[str], capsys: pytest.CaptureFixtu
     assert main(["bench", *args]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("vcamd: error: --")
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in (ROOT / "benchmarks").glob("*.py")
+                                          if p.read_text().find("argparse") >= 0))
+def test_every_benchmark_starts(script: str) -> None:
+    """Each benchmark's imports still hold (they share a harness that moves with the code): --help answers."""
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--help"], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.startswith("usage: "), r.stderr

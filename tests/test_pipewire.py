@@ -162,13 +162,8 @@ def running() -> Iterator[Running]:
                  str(clip), "-v"], env=env, stdout=f, stderr=subprocess.STDOUT, text=True)
         yield Running(session, daemon, clip, log, root)
     finally:
-        if daemon is not None and daemon.poll() is None:
-            daemon.terminate()
-            try:
-                daemon.wait(10)
-            except subprocess.TimeoutExpired:
-                daemon.kill()
-                daemon.wait()
+        if daemon is not None:
+            harness.stop(daemon)
         session.close()
         if not os.environ.get("VCAMD_KEEP_TEST_FILES"):
             shutil.rmtree(root, ignore_errors=True)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import daemon_harness as harness
 import numpy as np
 import pytest
 from conftest import VIDEOS
@@ -157,8 +158,7 @@ def desktop() -> Iterator[Desktop]:
             yield desk
     finally:
         for p in reversed(procs):
-            p.terminate()
-            p.wait(timeout=10)
+            harness.stop(p)
 
 
 def find(menu: Any, *path: str) -> Any:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import daemon_harness as harness
 import numpy as np
 import pytest
 from PIL import Image, ImageGrab
@@ -165,9 +166,4 @@ def x_session(host: str | None, size: str = "800x600x24") -> Iterator[Session]:
         yield s
     finally:
         for p in reversed(procs):
-            p.terminate()
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+            harness.stop(p)
