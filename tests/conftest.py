@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -56,6 +57,10 @@ def _private_dirs(
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("VCAMD_INSTANCE", home.name)  # this test's own "one daemon per user" lock
     yield
+    # vcamd.cli.main run in this process logs to the stderr it found: pytest's capture, closed after the test
+    for handler in logging.root.handlers[:]:
+        if isinstance(handler, logging.StreamHandler) and getattr(handler.stream, "closed", False):
+            logging.root.removeHandler(handler)
 
 
 @pytest.fixture(scope="session")
