@@ -14,7 +14,8 @@ Promises:
 
 from __future__ import annotations
 
-import contextlib
+import ctypes
+import functools
 import json
 import logging
 import os
@@ -106,12 +107,25 @@ def _documents(stream: IO[str]) -> Any:
             lines = []
 
 
-def _end_with_parent() -> None:
-    """In the child: let the kernel end it when vcamd dies, even by SIGKILL (Linux prctl PR_SET_PDEATHSIG)."""
-    import ctypes
+@functools.cache
+def _end_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that lets the kernel end the child when vcamd dies, even by SIGKILL (Linux prctl
+    PR_SET_PDEATHSIG); None where there is no prctl.
 
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
+    prctl is looked up here, in vcamd, once: the child runs between fork and exec, where another thread of
+    vcamd (GStreamer's, the model runtime's) may have held the dynamic loader's lock at the fork, so a
+    library loaded there would wait forever, and with it the thread that started the child (the worker).
+    """
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    pdeathsig, sig = ctypes.c_int(1), ctypes.c_ulong(signal.SIGTERM)  # made now: the child only calls
+
+    def end_with_parent() -> None:
+        prctl(pdeathsig, sig)
+
+    return end_with_parent
 
 
 class GraphWatch:
@@ -126,7 +140,7 @@ class GraphWatch:
         self._in_use = False
         self._proc = subprocess.Popen(
             ["pw-dump", "--monitor", "-N"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            stdin=subprocess.DEVNULL, text=True, preexec_fn=_end_with_parent,
+            stdin=subprocess.DEVNULL, text=True, preexec_fn=_end_with_parent(),
         )
         self._thread = threading.Thread(target=self._run, name="vcamd-pipewire-watch", daemon=True)
         self._thread.start()
