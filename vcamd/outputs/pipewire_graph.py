@@ -14,13 +14,10 @@ Promises:
 
 from __future__ import annotations
 
-import ctypes
-import functools
 import json
 import logging
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import threading
@@ -107,25 +104,17 @@ def _documents(stream: IO[str]) -> Any:
             lines = []
 
 
-@functools.cache
-def _end_with_parent() -> Callable[[], None] | None:
-    """A ``preexec_fn`` that lets the kernel end the child when vcamd dies, even by SIGKILL (Linux prctl
-    PR_SET_PDEATHSIG); None where there is no prctl.
+def _ended_with_vcamd(argv: list[str]) -> list[str]:
+    """``argv`` run so that the kernel ends it when vcamd dies, even by SIGKILL (PR_SET_PDEATHSIG, through
+    util-linux's ``setpriv``); as it is where there is no setpriv (it then ends at the next graph event, when
+    its output pipe has no reader).
 
-    prctl is looked up here, in vcamd, once: the child runs between fork and exec, where another thread of
-    vcamd (GStreamer's, the model runtime's) may have held the dynamic loader's lock at the fork, so a
-    library loaded there would wait forever, and with it the thread that started the child (the worker).
+    No Python function runs in the child: Python code between fork and exec may free objects whose native
+    locks belonged to threads the child no longer has (a video decoder's, the model runtime's) and wait
+    forever, and the thread that started the child with it (the worker).
     """
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    pdeathsig, sig = ctypes.c_int(1), ctypes.c_ulong(signal.SIGTERM)  # made now: the child only calls
-
-    def end_with_parent() -> None:
-        prctl(pdeathsig, sig)
-
-    return end_with_parent
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "TERM", "--", *argv] if setpriv else argv
 
 
 class GraphWatch:
@@ -139,8 +128,8 @@ class GraphWatch:
         self._on_change = on_change
         self._in_use = False
         self._proc = subprocess.Popen(
-            ["pw-dump", "--monitor", "-N"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            stdin=subprocess.DEVNULL, text=True, preexec_fn=_end_with_parent(),
+            _ended_with_vcamd(["pw-dump", "--monitor", "-N"]), stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True,
         )
         self._thread = threading.Thread(target=self._run, name="vcamd-pipewire-watch", daemon=True)
         self._thread.start()
