@@ -12,16 +12,20 @@ from typing import Any
 
 import av
 import cv2
+import framing as framing_bench
 import numpy as np
 import pytest
 from conftest import AISEGMENT, DATA, VIDEOS
 
-from vcamd.config import Config, apply_changes
+from vcamd.config import Config, FramingSettings, apply_changes
+from vcamd.engine import compositor
 from vcamd.engine.compositor import LIGHT_BOX, Compositor
+from vcamd.engine.framing import Framer
 from vcamd.engine.matte import Matte
 from vcamd.engine.pipeline import Pipeline
 from vcamd.engine.segmenter import Segmenter
 from vcamd.engine.types import MatteResult
+from vcamd.frames import upscale
 
 
 def reference_blend(fg: np.ndarray, bg: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -82,6 +86,40 @@ def test_compositor_blends_real_mattes_exactly(crop: tuple[int, int]) -> None:
     scratch = bg.copy()
     assert comp.blend(fg, scratch, matte, into_bg=True) is scratch
     assert np.array_equal(scratch, out)
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (1000, 600)], ids=str)
+def test_framed_blend_enlarges_the_crop_only_where_the_person_is_and_equals_the_whole_enlargement(
+        size: tuple[int, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Auto-framing: ``blend(frame, bg, matte, box=...)`` draws ``frame``'s ``box`` enlarged to the output,
+    the same, bit for bit, as enlarging the whole crop first (``upscale``) and blending that, though it
+    enlarges little more than the person (a far person: less than half the frame); with 1280x720 (tiled on
+    the small matte) and a size its blocks do not tile; into its own buffer and into the background's."""
+    w, h = size
+    far = framing_bench.far(framing_bench._720(framing_bench.read(DATA / framing_bench.FAR_STILL)))
+    room = cv2.imread(str(AISEGMENT[5]))
+    frame, bg = (cv2.resize(p, size, interpolation=cv2.INTER_AREA) for p in (far, room))
+    (matte,) = real_mattes([frame])
+    framer = Framer(FramingSettings(auto=True, zoom=2.0))
+    box = framer.place(matte.small, size, 0.0)
+    assert box is not None and box[3] - box[1] < h, "the picture is zoomed"
+    framed = framer.crop_matte(matte, size)
+    assert framed.small.shape == matte.small.shape and framed.full.shape == (h, w)
+    expected = reference_blend(upscale(frame[box[1] : box[3], box[0] : box[2]], size), bg, framed.full)
+    made: list[int] = []
+
+    def counted(img: np.ndarray, size: tuple[int, int], dst: np.ndarray | None = None,
+                rect: tuple[int, int, int, int] | None = None) -> np.ndarray:
+        x0, y0, x1, y1 = rect or (0, 0, *size)
+        made.append((x1 - x0) * (y1 - y0))
+        return upscale(img, size, dst, rect)
+
+    monkeypatch.setattr(compositor, "upscale", counted)
+    comp = Compositor()
+    assert np.array_equal(comp.blend(frame, bg, framed, box=box), expected)
+    assert sum(made) < 0.5 * w * h, sum(made) / (w * h)
+    scratch = bg.copy()
+    assert np.array_equal(comp.blend(frame, scratch, framed, box=box, into_bg=True), expected)
 
 
 def test_compositor_restores_a_static_background_only_where_the_person_was() -> None:

@@ -73,7 +73,7 @@ def test_framing_alone_runs_the_model_but_hides_nothing() -> None:
         assert crop is not None and not pipe.last_treated  # the room itself: never kept as a "good" frame
     x0, y0, x1, y1 = crop
     expected = cv2.resize(far[y0:y1, x0:x1], (1280, 720), interpolation=cv2.INTER_LINEAR)
-    assert np.array_equal(out, expected)
+    assert np.abs(out.astype(int) - expected).max() <= 1
 
 
 def test_framing_turned_on_in_the_running_daemons_file_zooms_within_a_second(tmp_path: Path) -> None:

@@ -84,18 +84,31 @@ def cover_fit(img: np.ndarray, size: tuple[int, int], dst: np.ndarray | None = N
                           borderMode=cv2.BORDER_REPLICATE)
 
 
-def upscale(img: np.ndarray, size: tuple[int, int], dst: np.ndarray | None = None) -> np.ndarray:
+def upscale(img: np.ndarray, size: tuple[int, int], dst: np.ndarray | None = None,
+            rect: tuple[int, int, int, int] | None = None) -> np.ndarray:
     """``img`` resized bilinearly to ``size`` (w, h) with the pixel centres of ``cv2.resize(INTER_LINEAR)``
     and within one level of its result, into ``dst`` when given.
 
     Done as an affine warp where OpenCV warps fast (:data:`FAST_WARP`), which costs a third to a half of
     ``cv2.resize`` for the large enlargements of the engine (a 125-pixel-wide blur up to 720p or 1080p); by
     ``cv2.resize`` elsewhere. Like INTER_LINEAR it samples, never averages: for shrinking use ``cv2.resize``
-    with INTER_AREA.
+    with INTER_AREA. ``img`` may be a view into a larger picture (a crop): only its pixels are read.
+
+    ``rect`` (x0, y0, x1, y1 of the enlarged picture; needs ``dst``) asks for those pixels only: they are
+    written into ``dst[y0:y1, x0:x1]`` at the cost of their share of the picture (with :data:`FAST_WARP`;
+    without it the whole picture is made), the same as the whole picture's there. Returns ``dst``.
     """
     if not FAST_WARP:
         return cv2.resize(img, size, dst=dst, interpolation=cv2.INTER_LINEAR)
     h, w = img.shape[:2]
     sx, sy = size[0] / w, size[1] / h
     m = np.array([[sx, 0.0, (sx - 1.0) / 2.0], [0.0, sy, (sy - 1.0) / 2.0]], np.float32)
-    return cv2.warpAffine(img, m, size, dst=dst, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    if rect is None:
+        return cv2.warpAffine(img, m, size, dst=dst, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    assert dst is not None, "upscale(rect=) writes into dst"
+    x0, y0, x1, y1 = rect
+    shifted = m.astype(np.float64)  # the whole picture's matrix, moved exactly (in float32 it was not)
+    shifted[:, 2] -= (x0, y0)
+    cv2.warpAffine(img, shifted, (x1 - x0, y1 - y0), dst=dst[y0:y1, x0:x1], flags=cv2.INTER_LINEAR,
+                   borderMode=cv2.BORDER_REPLICATE)
+    return dst

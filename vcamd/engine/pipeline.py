@@ -8,10 +8,12 @@ Promises:
   settings take effect all at once at the start of the next frame.
 - ``last_ms`` holds the per-stage wall time of the last frame (segment, matte, effect, composite), and
   ``last_treated`` whether its effect hid anything (False for ``none``: that frame is the camera's own).
-- With ``framing.auto`` (and a stream or a still alike), the treated frame is cropped and zoomed by
-  :class:`vcamd.engine.framing.Framer` from the same frame's matte (the model then runs for effect ``none``
-  too); the output keeps its size. Off, nothing of it runs. A reframed frame counts as ``framing`` in
-  ``last_ms``.
+- With ``framing.auto`` (and a stream or a still alike), :class:`vcamd.engine.framing.Framer` picks the part
+  of the camera frame to show from the same frame's matte (the model then runs for effect ``none`` too), and
+  the frame is treated as that part enlarged to the frame's size: the matte is cut to it, the effect draws
+  the background from it at the output's size (a picture background is not zoomed: only the camera is), and
+  the compositor enlarges the camera's pixels only where the person shows. The output keeps its size. Off,
+  nothing of it runs. A reframed frame counts its choice of crop as ``framing`` in ``last_ms``.
 - ``effect.light_wrap`` applies to the effects whose background is a picture (image, video, slideshow).
 - In a stream, the model is not run on every frame while nothing moves: when less than STILL_SHARE of the
   picture changed since the previous frame, the last confidence is used again for up to
@@ -186,30 +188,35 @@ class Pipeline:
         t1 = time.perf_counter()
         matte = st.matte.compute(conf, frame, st.segmenter.region)
         t2 = time.perf_counter()
+        size = (frame.shape[1], frame.shape[0])
+        view, box = frame, None
+        if st.cfg.framing.auto:
+            self._framer.settings = st.cfg.framing
+            box = self._framer.place(matte.small, size, t)
+            if box is not None:
+                view, matte = frame[box[1] : box[3], box[0] : box[2]], self._framer.crop_matte(matte, size)
+        elif self._framer.crop is not None:
+            self._framer.reset()
+        t3 = time.perf_counter()
         if alpha:
-            out = self._compositor.with_alpha(frame, matte.full)
-            t3 = t4 = time.perf_counter()
+            out = self._compositor.with_alpha(st.effect.render(view, matte, t, size), matte.full)
+            t4 = t5 = time.perf_counter()
         elif not hides:  # no effect, only framing
-            out = st.effect.render(frame, matte, t)
-            t3 = t4 = time.perf_counter()
+            out = st.effect.render(view, matte, t, size)
+            t4 = t5 = time.perf_counter()
         else:
-            bg = st.effect.render(frame, matte, t)
-            t3 = time.perf_counter()
+            bg = st.effect.render(view, matte, t, size)
+            t4 = time.perf_counter()
             out = self._compositor.blend(
                 st.effect.foreground(frame), bg, matte, into_bg=st.effect.scratch_background,
                 static=st.effect.static_background,
-                wrap=st.cfg.effect.light_wrap if st.effect.wraps_light else 0.0,
+                wrap=st.cfg.effect.light_wrap if st.effect.wraps_light else 0.0, box=box,
             )
-            t4 = time.perf_counter()
-        if st.cfg.framing.auto:
-            self._framer.settings = st.cfg.framing
-            out = self._framer.frame(out, matte.small, t)
-            times.framing = max(1e-3, (time.perf_counter() - t4) * 1000)
-        elif self._framer.crop is not None:
-            self._framer.reset()
-        t5 = time.perf_counter()
+            t5 = time.perf_counter()
+        if box is not None:
+            times.framing = max(1e-3, (t3 - t2) * 1000)
         times.segment, times.matte = (t1 - t0) * 1000, (t2 - t1) * 1000
-        times.effect, times.composite = (t3 - t2) * 1000, (t4 - t3) * 1000
+        times.effect, times.composite = (t4 - t3) * 1000, (t5 - t4) * 1000
         times.total = (t5 - t0) * 1000
         return out
 

@@ -62,6 +62,13 @@ class Loader:
 
 
 LoaderFactory = Callable[[str], Loader]
+#: A picture's size, (width, height).
+Size = tuple[int, int]
+
+
+def out_size(frame: np.ndarray, size: Size | None) -> Size:
+    """``size``, or ``frame``'s own when None: the size an effect draws at."""
+    return size if size is not None else (frame.shape[1], frame.shape[0])
 RETRY_FAILED = 2.0  # seconds before a picture that failed to load is asked for again
 
 
@@ -106,7 +113,10 @@ class Effect:
         makes the Loader an effect that decodes while it shows decodes through."""
         return cls()
 
-    def render(self, frame: np.ndarray, matte: MatteResult, t: float) -> np.ndarray:
+    def render(self, frame: np.ndarray, matte: MatteResult, t: float, size: Size | None = None) -> np.ndarray:
+        """The background at ``size`` (w, h; default the frame's) behind the camera picture ``frame`` at
+        stream time ``t``, whose matte (at ``size``) is ``matte``. With auto-framing ``frame`` is the part
+        of the camera frame shown (a view), which the output enlarges to ``size``."""
         raise NotImplementedError
 
     def foreground(self, frame: np.ndarray) -> np.ndarray:

@@ -16,7 +16,9 @@ from vcamd.engine.effects.base import (
     EffectError,
     Loader,
     LoaderFactory,
+    Size,
     list_images,
+    out_size,
     read_image,
 )
 from vcamd.engine.types import MatteResult
@@ -67,16 +69,17 @@ class SlideshowEffect(Effect):
         """Show the image ``n`` after (negative: before) the current one now."""
         self.offset += n
 
-    def render(self, frame: np.ndarray, matte: MatteResult, t: float) -> np.ndarray:
+    def render(self, frame: np.ndarray, matte: MatteResult, t: float, size: Size | None = None) -> np.ndarray:
         if self._t0 is None:
             self._t0 = t
         self._t = t
         idx = self.current_index(t)
-        key = (idx, frame.shape)
+        size = out_size(frame, size)
+        key = (idx, size)
         now = time.monotonic()
         if key != self._asked or (self._error and now - self._asked_at > RETRY_FAILED):
             self._asked, self._asked_at = key, now
-            path, size = self.files[idx], (frame.shape[1], frame.shape[0])
+            path = self.files[idx]
             self._loader.request(key, lambda: cover_fit(read_image(path), size))
         done = self._loader.take()
         if done is not None and done.image is not None:
@@ -85,11 +88,11 @@ class SlideshowEffect(Effect):
             if self._error != done.error and self._shown is not None:
                 log.warning("slideshow: %s; keeping the previous image", done.error)
             self._error = done.error
-        if self._shown is None or self._shown.shape != frame.shape:
+        if self._shown is None or self._shown.shape[:2] != size[::-1]:
             start = self._shown if self._shown is not None else self._first
             if start is None:
                 raise EffectError(self._error or f"backgrounds folder: {self.files[idx]} is not loaded yet")
-            self._shown = cover_fit(start, (frame.shape[1], frame.shape[0]))  # once, until the job is done
+            self._shown = cover_fit(start, size)  # once, until the job is done
         self._first = None  # the file's own picture is needed no more
         return self._shown
 
@@ -162,21 +165,22 @@ class VideoEffect(Effect):
             return raw  # it covers the output only enlarged: that is done on the worker, into the buffer
         return cover_fit(raw, size, dst=self._fitted.buffer((size[1], size[0], *raw.shape[2:])))
 
-    def render(self, frame: np.ndarray, matte: MatteResult, t: float) -> np.ndarray:
+    def render(self, frame: np.ndarray, matte: MatteResult, t: float, size: Size | None = None) -> np.ndarray:
         if self._t0 is None:
             self._t0 = t
         self._take()  # first: the frame shown until now is let go for the job asked for next
-        key = (self.frame_index(t), frame.shape)
+        size = out_size(frame, size)
+        key = (self.frame_index(t), size)
         if key != self._asked:
             self._asked = key
-            index, size = key[0], (frame.shape[1], frame.shape[0])
+            index = key[0]
             self._loader.request(key, lambda: self._frame(index, size))
             self._take()  # done already if the loader runs jobs at once
         if self._error:
             raise EffectError(self._error)
-        if self._out is None or self._out.shape != frame.shape:
-            self._out = np.empty_like(frame)
-        return cover_fit(self._shown, (frame.shape[1], frame.shape[0]), dst=self._out)
+        if self._out is None or self._out.shape[:2] != size[::-1]:
+            self._out = np.empty((size[1], size[0], 3), np.uint8)
+        return cover_fit(self._shown, size, dst=self._out)
 
     def _take(self) -> None:
         done = self._loader.take()

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from vcamd.config import EffectSettings, parse_color
-from vcamd.engine.effects.base import Effect, EffectError, LoaderFactory, read_image
+from vcamd.engine.effects.base import Effect, EffectError, LoaderFactory, Size, out_size, read_image
 from vcamd.engine.types import MatteResult
 from vcamd.frames import cover_fit, upscale
 
@@ -22,8 +22,16 @@ class NoEffect(Effect):
 
     needs_matte = False
 
-    def render(self, frame: np.ndarray, matte: MatteResult, t: float) -> np.ndarray:
-        return frame
+    def __init__(self) -> None:
+        self._out: np.ndarray | None = None
+
+    def render(self, frame: np.ndarray, matte: MatteResult, t: float, size: Size | None = None) -> np.ndarray:
+        w, h = out_size(frame, size)
+        if frame.shape[:2] == (h, w):
+            return frame
+        if self._out is None or self._out.shape[:2] != (h, w):
+            self._out = np.empty((h, w, 3), np.uint8)
+        return upscale(frame, (w, h), dst=self._out)
 
 
 #: uint8 alpha (255 = person) -> float32 weight of the background (1 = background).
@@ -50,13 +58,13 @@ class BlurEffect(Effect):
         self.strength = strength
         self._out: np.ndarray | None = None
 
-    def render(self, frame: np.ndarray, matte: MatteResult, t: float) -> np.ndarray:
-        h, w = frame.shape[:2]
+    def render(self, frame: np.ndarray, matte: MatteResult, t: float, size: Size | None = None) -> np.ndarray:
+        w, h = out_size(frame, size)
         sigma_full = max(0.5, self.strength / 100.0 * 0.04 * w)
         sw = int(min(max(w * self.WORK_SIGMA / sigma_full, 16), w, self.MAX_WORK_WIDTH))  # not np.clip: 30 us
         sh = max(1, round(h * sw / w))
         sigma = sigma_full * sw / w
-        small = cv2.resize(frame, (sw, sh), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+        small = cv2.resize(frame, (sw, sh), interpolation=cv2.INTER_LINEAR).astype(np.float32)  # or its crop
         # Background weight at work size: 1 on the background, 0 on the person.
         weight = cv2.LUT(cv2.resize(matte.small, (sw, sh), interpolation=cv2.INTER_AREA), _BACKGROUND_WEIGHT)
         # Reaching 3 sigma, as OpenCV's own kernel for 8-bit pictures: its 4 sigma for float ones cost a third
@@ -70,8 +78,8 @@ class BlurEffect(Effect):
         cv2.scaleAdd(small, eps, num, dst=num)
         cv2.add(den, eps, dst=den)
         small_u8 = cv2.convertScaleAbs(cv2.divide(num, cv2.merge([den] * 3)))
-        if self._out is None or self._out.shape != frame.shape:
-            self._out = np.empty_like(frame)
+        if self._out is None or self._out.shape[:2] != (h, w):
+            self._out = np.empty((h, w, 3), np.uint8)
         upscale(small_u8, (w, h), dst=self._out)
         return self._out
 
@@ -89,9 +97,10 @@ class ColorEffect(Effect):
         self.bgr = parse_color(color)
         self._out: np.ndarray | None = None
 
-    def render(self, frame: np.ndarray, matte: MatteResult, t: float) -> np.ndarray:
-        if self._out is None or self._out.shape != frame.shape:
-            self._out = np.empty_like(frame)
+    def render(self, frame: np.ndarray, matte: MatteResult, t: float, size: Size | None = None) -> np.ndarray:
+        w, h = out_size(frame, size)
+        if self._out is None or self._out.shape[:2] != (h, w):
+            self._out = np.empty((h, w, 3), np.uint8)
             self._out[:] = self.bgr
         return self._out
 
@@ -118,11 +127,15 @@ class DesaturateEffect(Effect):
         self._gray: np.ndarray | None = None
         self._out: np.ndarray | None = None
 
-    def render(self, frame: np.ndarray, matte: MatteResult, t: float) -> np.ndarray:
-        if self._gray is None or self._out is None or self._out.shape != frame.shape:
-            self._gray = np.empty(frame.shape[:2], np.uint8)
-            self._out = np.empty_like(frame)
-        cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY, dst=self._gray)
+    def render(self, frame: np.ndarray, matte: MatteResult, t: float, size: Size | None = None) -> np.ndarray:
+        w, h = out_size(frame, size)
+        if self._gray is None or self._out is None or self._out.shape[:2] != (h, w):
+            self._gray = np.empty((h, w), np.uint8)
+            self._out = np.empty((h, w, 3), np.uint8)
+        if frame.shape[:2] == (h, w):
+            cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY, dst=self._gray)
+        else:  # a crop (auto-framing): enlarged in grey, a third of the pixels
+            upscale(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), (w, h), dst=self._gray)
         cv2.cvtColor(self._gray, cv2.COLOR_GRAY2BGR, dst=self._out)
         return self._out
 
@@ -144,8 +157,9 @@ class ImageEffect(Effect):
         self._image: np.ndarray | None = read_image(path)
         self._fitted: np.ndarray | None = None
 
-    def render(self, frame: np.ndarray, matte: MatteResult, t: float) -> np.ndarray:
-        if self._fitted is None or self._fitted.shape != frame.shape:
+    def render(self, frame: np.ndarray, matte: MatteResult, t: float, size: Size | None = None) -> np.ndarray:
+        w, h = out_size(frame, size)
+        if self._fitted is None or self._fitted.shape[:2] != (h, w):
             source = self._image
             if source is None:
                 try:
@@ -154,5 +168,5 @@ class ImageEffect(Effect):
                     assert self._fitted is not None
                     log.warning("%s; fitting the picture already shown", e)
                     source = self._fitted
-            self._fitted, self._image = cover_fit(source, (frame.shape[1], frame.shape[0])), None
+            self._fitted, self._image = cover_fit(source, (w, h)), None
         return self._fitted
