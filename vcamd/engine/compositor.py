@@ -145,20 +145,13 @@ class Compositor:
             rest = [r for r in ((0, hm, w, h), (w8, 0, w, hm)) if r[0] < r[2] and r[1] < r[3]]
             fg = self._framed(frame, box, rest)
         where = np.nonzero(edge)
-        lit = wrap > 0 and len(where[0]) > 0
-        light = self._light_of_bg(bg, small.shape[:2] if block is not None else None, static) if lit else None
-        a = light_at = None
-        if block is not None and light is not None:  # alpha and light enlarged together: one mosaic
-            both = self._edge_alpha(cv2.merge([light, small]), where, blocks)
-            if both is not None:
-                a, light_at = np.ascontiguousarray(both[..., 3]), np.ascontiguousarray(both[..., :3])
-        elif block is not None:
-            a = self._edge_alpha(small, where, blocks)
+        a = self._edge_alpha(small, where, blocks) if block is not None else None
         if a is None:
             a = self._gather(matte.full, edge, where)
-        if light is not None and light_at is None:
-            light_at = self._gather(cv2.resize(light, (w, h), interpolation=cv2.INTER_LINEAR), edge, where)
         under = self._gather(bg, edge, where), a  # before ``out`` changes
+        light = None
+        if wrap > 0 and len(where[0]):
+            light = self._edge_light(bg, small if block is not None else None, where, edge, static)
         if out is not bg:
             last = self._last_person
             if static and bg is self._last_bg and last is not None and last.shape == person.shape:
@@ -170,7 +163,7 @@ class Compositor:
             self._copy_runs(person, fg, out)  # edge blocks too, so fg's edges are now in ``out``, in cache
         else:
             self._warp_person(frame, box, person, out)
-        self._blend_edges(edge, where, self._gather(out, edge, where), *under, out, light_at, wrap)
+        self._blend_edges(edge, where, self._gather(out, edge, where), *under, out, light, wrap)
         if hm < h:
             self._blend_rect(fg, bg, matte.full, out, hm, h, 0, w)
         if w8 < w:
@@ -330,18 +323,22 @@ class Compositor:
             self._mix_light(f, a, light, wrap, a3, inv3)
         self._views(out, edge)[where] = f.reshape(len(where[0]), self._bh, bw, 3)
 
-    def _light_of_bg(self, bg: np.ndarray, size: tuple[int, int] | None, static: bool) -> np.ndarray:
-        """The background's light: ``bg`` shrunk to ``size`` (h, w; the small matte's), or to a quarter of the
-        frame's without one, and blurred; made once for a ``static`` background."""
+    def _edge_light(self, bg: np.ndarray, small: np.ndarray | None, where: tuple[np.ndarray, ...],
+                    edge: np.ndarray, static: bool) -> np.ndarray:
+        """The background's light (``bg`` shrunk to ``small``'s size, or a quarter of the frame's without a
+        tiled ``small``, and blurred) at the edge blocks, as one contiguous (n * rows, columns, 3) image."""
         h, w = bg.shape[:2]
-        sh, sw = size if size is not None else (max(1, h // 4), max(1, w // 4))
+        size = (small.shape[1], small.shape[0]) if small is not None else (max(1, w // 4), max(1, h // 4))
         light = self._light
-        if not (static and bg is self._light_of and light is not None and light.shape[:2] == (sh, sw)):
-            light = cv2.resize(bg, (sw, sh), interpolation=cv2.INTER_LINEAR)
+        if not (static and bg is self._light_of and light is not None and light.shape[:2] == size[::-1]):
+            light = cv2.resize(bg, size, interpolation=cv2.INTER_LINEAR)
             for _ in range(2):
                 cv2.blur(light, (LIGHT_BOX, LIGHT_BOX), dst=light)
             self._light, self._light_of = light, bg if static else None
-        return light
+        edges = self._edge_alpha(light, where, edge.shape) if small is not None else None
+        if edges is None:
+            edges = self._gather(cv2.resize(light, (w, h), interpolation=cv2.INTER_LINEAR), edge, where)
+        return edges
 
     def _mix_light(self, f: np.ndarray, a: np.ndarray, light: np.ndarray, wrap: float, w3: np.ndarray,
                    inv3: np.ndarray) -> None:
