@@ -21,6 +21,7 @@ from support.stream_helpers import wait_for
 from vcamd import cli
 from vcamd.config import Config, apply_changes
 from vcamd.engine.pipeline import Pipeline
+from vcamd.frames import cover_fit
 from vcamd.service.daemon import Daemon
 
 vcam_recorder.register()
@@ -74,6 +75,32 @@ def test_framing_alone_runs_the_model_but_hides_nothing() -> None:
     x0, y0, x1, y1 = crop
     expected = cv2.resize(far[y0:y1, x0:x1], (1280, 720), interpolation=cv2.INTER_LINEAR)
     assert np.abs(out.astype(int) - expected).max() <= 1
+
+
+@pytest.mark.parametrize("effect", ["image", "desaturate", "transparent", "mask"])
+def test_framing_zooms_the_camera_not_a_picture_background(effect: str) -> None:
+    """A picture behind you stays as it is (only the camera's picture is framed); effects drawn from the
+    camera (desaturate, transparent) and the mask frame the camera like effect none does."""
+    picture = DATA / bench.FAR_STILL.replace("maxine_LeFret_000900", "maxine_LeFret_003400")
+    far = bench.far(bench._720(bench.read(DATA / bench.FAR_STILL)))
+    changes = {"effect.name": effect, "effect.background": str(picture), "effect.light_wrap": 0.0}
+    outs = {}
+    for auto in (False, True):
+        with Pipeline(apply_changes(Config(), {**changes, "framing.auto": auto}), video=False) as pipe:
+            outs[auto] = pipe.process(far).copy()
+            crop = pipe.crop
+    assert crop is not None and outs[True].shape == outs[False].shape
+    if effect == "image":
+        fitted = cover_fit(bench.read(picture), (1280, 720))
+        shown = {auto: float((out == fitted).all(axis=2).mean()) for auto, out in outs.items()}
+        assert shown[True] > 0.5 and shown[True] > shown[False] - 0.25, shown  # the person is larger, no more
+    else:
+        x0, y0, x1, y1 = crop
+        alpha_channel = slice(3, 4) if effect == "transparent" else slice(0, 3)
+        camera = cv2.resize(np.ascontiguousarray(outs[False][y0:y1, x0:x1, alpha_channel]), (1280, 720),
+                            interpolation=cv2.INTER_LINEAR).reshape(720, 1280, -1)
+        near = np.abs(outs[True][..., alpha_channel].astype(int) - camera) <= 8
+        assert near.mean() > 0.97, near.mean()  # the unframed output, zoomed: the same picture
 
 
 def test_framing_turned_on_in_the_running_daemons_file_zooms_within_a_second(tmp_path: Path) -> None:
