@@ -69,6 +69,28 @@ def test_stronger_blur_removes_more_detail() -> None:
 
 
 @pytest.mark.parametrize("path", PORTRAITS, ids=lambda p: p.stem)
+def test_blur_starts_from_the_mattes_shrunk_picture_which_aliases_less_than_the_frame(path: Path) -> None:
+    """The blur shrinks the matte's ``picture`` (the frame on the work grid, made anyway) instead of the
+    frame: the blurred room is nearer the blur of an averaged (alias-free) shrink of the frame than the
+    blur of the frame shrunk by sampling was."""
+    img = cv2.resize(cv2.imread(str(path)), (1280, 720), interpolation=cv2.INTER_AREA)
+    with Pipeline(_cfg(name="transparent"), video=False) as p:
+        p.process(img)
+        matte = p._stage.matte.compute(p._conf, img, p._stage.segmenter.region)
+        small, picture = matte.small.copy(), matte.picture
+    assert picture is not None and picture.shape[:2] == small.shape
+    blur = effects.build(EffectSettings(name="blur"))
+
+    def blurred(picture: np.ndarray | None) -> np.ndarray:
+        return blur.render(img, MatteResult(small, enlarge=lambda: small, picture=picture), 0.0).copy()
+
+    averaged = blurred(cv2.resize(img, (250, 140), interpolation=cv2.INTER_AREA))  # twice the work size
+    errors = [np.abs(blurred(p).astype(int) - averaged).mean() for p in (picture.copy(), None)]
+    assert errors[0] < 0.8 * errors[1], errors
+    assert blurred(picture // 4).mean() < 0.5 * blurred(None).mean()  # it is the picture the blur is made of
+
+
+@pytest.mark.parametrize("path", PORTRAITS, ids=lambda p: p.stem)
 def test_desaturate_greys_the_background_only(path: Path) -> None:
     img, out, alpha = _run(path, name="desaturate")
     person, _ = _regions(alpha, path)

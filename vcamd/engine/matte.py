@@ -7,7 +7,8 @@ Promises:
   for it). Both are buffers reused by the next call. When the frame is a whole multiple of
   ``small`` (webcam sizes), only the box around the person is enlarged (``full`` is 0 outside it).
   ``region`` is the part of the frame ``conf`` covers (the segmenter's crop; default: the whole frame);
-  outside it the alpha is 0.
+  outside it the alpha is 0. With ``refine``, its ``picture`` is the frame on the work grid (``small``'s
+  size), the guide the edges were snapped to.
 - The alpha is soft: confidence is mapped through a ramp of width ``softness`` centred on ``threshold``
   (``softness = 0`` is a hard cut).
 - With ``refine`` (the default), the confidence is moved onto a work grid of the frame (long side at most
@@ -207,13 +208,14 @@ class Matte:
     def compute(self, conf: np.ndarray, frame: np.ndarray, region: Region | None = None) -> MatteResult:
         """Alpha for ``frame`` from ``conf`` (float32 in [0, 1] at model resolution, covering ``region``)."""
         h, w = frame.shape[:2]
+        picture = None
         if self.settings.refine:
-            small = self._refined(conf, frame, region)
+            small, picture = self._refined(conf, frame, region), self._guide
         else:
             if region is not None and tuple(region) != (0, 0, w, h):
                 conf = to_grid(conf, region, (w, h), (conf.shape[1], conf.shape[0]))
             small = self._plain(conf)
-        return MatteResult(small, enlarge=lambda: self._enlarge(small, w, h))
+        return MatteResult(small, enlarge=lambda: self._enlarge(small, w, h), picture=picture)
 
     def _enlarge(self, small: np.ndarray, w: int, h: int) -> np.ndarray:
         """``small`` enlarged bilinearly to the frame's ``w`` x ``h`` (``_full_box``: the box outside which it

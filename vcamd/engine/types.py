@@ -21,15 +21,16 @@ class MatteResult:
     """The alpha of one frame at two resolutions (uint8, 255 = person): ``small``, and ``full`` at the
     frame's size. ``full`` is either given or made by ``enlarge()`` when first read (and then kept), so a
     reader that needs only ``small`` costs nothing more; like the buffers it is made in, it is valid until
-    the matte's next frame."""
+    the matte's next frame. ``picture``, when given, is the camera picture at ``small``'s size (BGR uint8,
+    bilinear) that the matte was refined on: effects that work on a shrunk frame start from it."""
 
     def __init__(
         self, small: np.ndarray, full: np.ndarray | None = None, *,
-        enlarge: Callable[[], np.ndarray] | None = None,
+        enlarge: Callable[[], np.ndarray] | None = None, picture: np.ndarray | None = None,
     ) -> None:
         if full is None and enlarge is None:
             raise ValueError("a MatteResult needs its full alpha or a way to make it")
-        self.small = small
+        self.small, self.picture = small, picture
         self._full, self._enlarge = full, enlarge
 
     @property
