@@ -13,7 +13,7 @@ Promises:
   the frame is treated as that part enlarged to the frame's size: the matte is cut to it, the effect draws
   the background from it at the output's size (a picture background is not zoomed: only the camera is), and
   the compositor enlarges the camera's pixels only where the person shows. The output keeps its size. Off,
-  nothing of it runs. A reframed frame counts its choice of crop as ``framing`` in ``last_ms``.
+  nothing of it runs. On, the choice of the crop counts as ``framing`` in ``last_ms``.
 - ``effect.light_wrap`` applies to the effects whose background is a picture (image, video, slideshow).
 - In a stream, the model is not run on every frame while nothing moves: when less than STILL_SHARE of the
   picture changed since the previous frame, the last confidence is used again for up to
@@ -213,7 +213,7 @@ class Pipeline:
                 wrap=st.cfg.effect.light_wrap if st.effect.wraps_light else 0.0, box=box,
             )
             t5 = time.perf_counter()
-        if box is not None:
+        if st.cfg.framing.auto:
             times.framing = max(1e-3, (t3 - t2) * 1000)
         times.segment, times.matte = (t1 - t0) * 1000, (t2 - t1) * 1000
         times.effect, times.composite = (t4 - t3) * 1000, (t5 - t4) * 1000
