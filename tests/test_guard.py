@@ -85,11 +85,10 @@ def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]:
     fail = [False]
     real = pipeline.process
 
-    def process(frame: np.ndarray, t: float = 0.0, timestamp_ms: int | None = None,
-                picture: np.ndarray | None = None) -> np.ndarray:
+    def process(frame: np.ndarray, t: float = 0.0, timestamp_ms: int | None = None) -> np.ndarray:
         if fail[0]:
             raise RuntimeError("injected")
-        return real(frame, t, timestamp_ms, picture)
+        return real(frame, t, timestamp_ms)
 
     monkeypatch.setattr(pipeline, "process", process)
     stats, feeds = Stats(), Feeds(lambda n: None)

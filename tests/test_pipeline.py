@@ -9,7 +9,6 @@ import pytest
 from conftest import AISEGMENT, VIDEOS, detail, gt_mask
 
 from vcamd.config import Config
-from vcamd.engine.matte import shrink
 from vcamd.engine.pipeline import Pipeline
 from vcamd.engine.segmenter import Segmenter
 
@@ -97,22 +96,3 @@ def test_the_model_rests_on_still_frames_and_runs_on_every_moving_one() -> None:
             p.process(np.ascontiguousarray(wide[:, 4 * i : 4 * i + 640]), i / 30)
         assert p.model_runs == 20
     assert 0.1 < (alpha > 127).mean() < 0.9
-
-
-@pytest.mark.parametrize("mirror", [False, True])
-def test_a_picture_shrunk_by_the_camera_thread_gives_the_same_frames(mirror: bool) -> None:
-    """``process(frame, picture=shrink(frame))`` (the daemon's camera thread shrinks the frame while it is
-    in its cache) treats the stream exactly as ``process(frame)`` does, mirrored too."""
-    with av.open(str(VIDEOS / "maxine_webcam_part1.mp4")) as c:
-        frames = [cv2.resize(f.to_ndarray(format="bgr24"), (1280, 720), interpolation=cv2.INTER_AREA)
-                  for _, f in zip(range(12), c.decode(video=0), strict=False)]
-    cfg = Config.model_validate({"effect": {"name": "blur", "mirror": mirror}})
-    with Pipeline(cfg) as own, Pipeline(cfg) as given:
-        for i, frame in enumerate(frames):
-            a = own.process(frame, i / 30).copy()
-            b = given.process(frame, i / 30, picture=shrink(frame))
-            assert np.array_equal(a, b), i
-    with Pipeline(cfg) as wrong:  # and it is the picture given that the matte is made on
-        dark = wrong.process(frames[0], 0.0, picture=shrink(frames[0]) // 8)
-        with Pipeline(cfg) as right:
-            assert not np.array_equal(dark, right.process(frames[0], 0.0))

@@ -30,7 +30,7 @@ import numpy as np
 from vcamd.config import SegmentationSettings
 from vcamd.engine.types import EMPTY, Box, MatteResult, Region, inside
 
-__all__ = ["EMPTY", "Matte", "MatteResult", "ramp", "shrink", "to_grid", "work_size"]
+__all__ = ["EMPTY", "Matte", "MatteResult", "ramp", "to_grid", "work_size"]
 
 #: The refinement work grid: the frame shrunk until its long side is at most this.
 WORK_LONG_SIDE = 320
@@ -55,13 +55,6 @@ def work_size(width: int, height: int) -> tuple[int, int]:
     """(w, h) of the refinement grid for a ``width`` x ``height`` frame (never larger than the frame)."""
     s = min(1.0, WORK_LONG_SIDE / max(width, height))
     return max(1, round(width * s)), max(1, round(height * s))
-
-
-def shrink(frame: np.ndarray, dst: np.ndarray | None = None) -> np.ndarray:
-    """``frame`` on the refinement grid (:func:`work_size`), bilinear: the picture the matte's edges are
-    snapped to; into ``dst`` when given."""
-    h, w = frame.shape[:2]
-    return cv2.resize(frame, work_size(w, h), dst=dst, interpolation=cv2.INTER_LINEAR)
 
 
 def to_grid(conf: np.ndarray, region: Region | None, frame_size: tuple[int, int],
@@ -152,21 +145,17 @@ class Matte:
             buf = self._work[name] = np.empty(shape, dtype)
         return buf
 
-    def observe(self, frame: np.ndarray, picture: np.ndarray | None = None) -> float:
+    def observe(self, frame: np.ndarray) -> float:
         """Look at ``frame`` before its confidence is known: the share (0..1) of the work grid where the
         picture changed since the previous frame (1.0 when there is nothing to compare with, or when the
-        matte does not refine). ``compute`` on the same frame then reuses this look. ``picture``, if given,
-        is ``shrink(frame)`` made already (by the camera's thread, while the frame was in its cache)."""
+        matte does not refine). ``compute`` on the same frame then reuses this look."""
         if not self.settings.refine:
             return 1.0
         h, w = frame.shape[:2]
         grid = work_size(w, h)
         if self._guide is None or self._guide.shape[:2] != (grid[1], grid[0]):
             self._guide = np.empty((grid[1], grid[0], 3), np.uint8)
-        if picture is not None and picture.shape == self._guide.shape:
-            np.copyto(self._guide, picture)
-        else:
-            shrink(frame, self._guide)
+        cv2.resize(frame, grid, dst=self._guide, interpolation=cv2.INTER_LINEAR)
         prev, self._gray = self._gray, cv2.cvtColor(self._guide, cv2.COLOR_BGR2GRAY)
         self._observed = True
         if prev is None or prev.shape != self._gray.shape:

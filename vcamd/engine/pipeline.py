@@ -165,11 +165,8 @@ class Pipeline:
             self._release(old, pending)
         return self._stage
 
-    def process(self, frame: np.ndarray, t: float = 0.0, timestamp_ms: int | None = None,
-                picture: np.ndarray | None = None) -> np.ndarray:
-        """Treat one BGR uint8 frame taken at stream time ``t`` seconds. ``picture``, if given, is
-        :func:`vcamd.engine.matte.shrink` of it, made already (the daemon's camera thread makes it while the
-        frame is in its cache: 0.08 ms there against 0.2 ms here at 720p)."""
+    def process(self, frame: np.ndarray, t: float = 0.0, timestamp_ms: int | None = None) -> np.ndarray:
+        """Treat one BGR uint8 frame taken at stream time ``t`` seconds."""
         st = self._take_pending()
         t0 = time.perf_counter()
         if st.cfg.effect.mirror:
@@ -177,7 +174,6 @@ class Pipeline:
                 self._mirror_buf = np.empty_like(frame)
             cv2.flip(frame, 1, dst=self._mirror_buf)
             frame = self._mirror_buf
-            picture = None if picture is None else cv2.flip(picture, 1)
         times = self.last_ms = StageTimes()
         alpha = effect_kinds.BY_NAME[st.cfg.effect.name].alpha
         hides = st.effect.needs_matte or alpha
@@ -188,8 +184,7 @@ class Pipeline:
             out = st.effect.render(frame, EMPTY, t)
             times.total = (time.perf_counter() - t0) * 1000
             return out
-        ts = timestamp_ms if timestamp_ms is not None else int(t * 1000)
-        conf = self._confidence(st, frame, ts, picture)
+        conf = self._confidence(st, frame, timestamp_ms if timestamp_ms is not None else int(t * 1000))
         t1 = time.perf_counter()
         matte = st.matte.compute(conf, frame, st.segmenter.region)
         t2 = time.perf_counter()
@@ -225,11 +220,11 @@ class Pipeline:
         times.total = (t5 - t0) * 1000
         return out
 
-    def _confidence(self, st: _Stage, frame: np.ndarray, ts: int, picture: np.ndarray | None) -> np.ndarray:
+    def _confidence(self, st: _Stage, frame: np.ndarray, ts: int) -> np.ndarray:
         """The model's confidence for ``frame``, or the last one again on a still frame (module promises)."""
         seg = st.segmenter
         assert seg is not None
-        moving = st.matte.observe(frame, picture) if self.video else 1.0
+        moving = st.matte.observe(frame) if self.video else 1.0
         key = (seg, frame.shape)
         if (moving < STILL_SHARE and self._conf is not None and key == self._conf_key
                 and self._reused < STILL_MODEL_EVERY - 1 and not seg.rescan_due):

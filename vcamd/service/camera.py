@@ -9,9 +9,6 @@ Promises:
 - A camera that cannot be opened, stops giving frames, or vanishes (its device node or file is gone) is
   released and retried with backoff (0.5 s doubling to 5 s, never a busy loop); ``error`` says why meanwhile,
   and the reader recovers by itself.
-- Each frame comes with its picture for the matte (:func:`vcamd.engine.matte.shrink`), made on this thread
-  right after the decode, while the frame is in its cache (0.08 ms at 720p, against 0.2 ms on the worker
-  from a frame gone cold), in FRAME_BUFFERS more reused buffers.
 - Frames are read into FRAME_BUFFERS reused buffers (a :class:`vcamd.frames.BufferPool`): a buffer is read
   into again only once nothing else holds it (the slot, the worker, a view of it), so a frame handed out
   never changes. Under the daemon's heap policy (:mod:`vcamd.service.memory`) a new frame each time would
@@ -39,7 +36,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from vcamd.config import CameraSettings
-from vcamd.engine.matte import shrink, work_size
 from vcamd.frames import BufferPool
 from vcamd.service.capture import CameraError, CameraInfo, Source, gone, open_capture, parse_source
 from vcamd.service.mjpeg import Capture, JpegCapture
@@ -55,12 +51,10 @@ BACKOFF_FIRST, BACKOFF_CAP = 0.5, 5.0
 
 @dataclass(frozen=True)
 class Captured:
-    """A frame, the monotonic time it was captured (or, for a file, due), and the frame shrunk for the matte
-    (:func:`vcamd.engine.matte.shrink`), made here while the frame is in this thread's cache."""
+    """A frame and the monotonic time it was captured (or, for a file, due)."""
 
     frame: np.ndarray
     t: float
-    picture: np.ndarray | None = None
 
 
 class FrameSlot:
@@ -131,7 +125,6 @@ class CameraReader:
         self._pace_start = 0.0
         self._paced = 0
         self._pool = BufferPool(FRAME_BUFFERS)
-        self._pictures = BufferPool(FRAME_BUFFERS)
         self._shape: tuple[int, ...] | None = None  # of the last frame read
 
     # --- control, from any thread --------------------------------------------------------------------
@@ -299,10 +292,7 @@ class CameraReader:
             self._stats.camera_dropped()
             return
         self._last_frame = time.monotonic()
-        h, w = frame.shape[:2]
-        gw, gh = work_size(w, h)
-        picture = shrink(frame, self._pictures.buffer((gh, gw, *frame.shape[2:])))
-        self.slot.put(Captured(frame, self._last_frame, picture))
+        self.slot.put(Captured(frame, self._last_frame))
 
     def _pace(self, fps: float) -> bool:
         """Hold a file's frame until its time, so a file plays like a camera at its own frame rate.

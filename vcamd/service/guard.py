@@ -73,7 +73,7 @@ class OutputGuard:
         covers it if the pipeline fails: never the frame itself."""
         stages: dict[str, float] | None = None
         try:
-            out = pipeline.process(item.frame, t, picture=item.picture)
+            out = pipeline.process(item.frame, t)
             stages = pipeline.last_ms.as_dict()
         except Exception as e:
             self._stats.frame_failed()
