@@ -13,6 +13,7 @@ from support.validators import desktop_validate, systemd_verify
 
 from vcamd import config, outputs
 from vcamd.desktop import autostart
+from vcamd.outputs import v4l2loopback
 
 PKG = ROOT / "packaging"
 
@@ -25,6 +26,7 @@ def test_modprobe_options_name_the_camera_vcamd_looks_for() -> None:
     text = (PKG / "linux" / "modprobe.d" / "vcamd-v4l2loopback.conf").read_text()
     [line] = [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
     assert line == 'options v4l2loopback video_nr=10 card_label="VBG Camera" exclusive_caps=1'
+    assert line == f"options v4l2loopback {v4l2loopback.options(config.OutputSettings().name)}"  # vcamd says
     label = re.search(r'card_label="([^"]+)"', line)
     assert label and label.group(1) == config.OutputSettings().name  # the name apps list is the default
     loads = (PKG / "linux" / "modules-load.d" / "vcamd-v4l2loopback.conf").read_text()

@@ -69,6 +69,9 @@ BUILD = (
 #: Only when this interpreter has no Python.h (a distribution's Python without its -dev package).
 PYTHON_HEADERS = _p("Python headers to build PyGObject", "python3-dev", "python3-devel", "python",
                     "python3-devel")
+#: The v4l2loopback kernel module (built for the running kernel by DKMS or akmods).
+V4L2LOOPBACK = _p("v4l2loopback kernel module", "v4l2loopback-dkms", "akmod-v4l2loopback",
+                  "v4l2loopback-dkms", "v4l2loopback-kmp-default")
 #: The PipeWire daemon itself (a desktop has it; a server may not).
 PIPEWIRE_DAEMON = _p("PipeWire and its session manager", "pipewire wireplumber", "pipewire wireplumber",
                      "pipewire wireplumber", "pipewire wireplumber")

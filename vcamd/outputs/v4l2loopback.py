@@ -4,9 +4,9 @@ Promises:
 - ``devices()`` lists ``/sys/class/video4linux`` (path, number, label, made by v4l2loopback or not), sorted by
   number; it is empty where there is no such folder (other systems, containers).
 - ``find_loopback(label)`` is the v4l2loopback device whose card label is ``label``, or None.
-- ``load_hint(label)`` is the one-line fix for a missing device: the exact modprobe command and the packaging
-  files that load it at every boot; ``missing(label)`` the whole line: no such device, the v4l2loopback
-  devices there are, and that fix.
+- ``load_hint(label)`` is the one-line fix for a missing device: the package to install (this distribution's
+  command), the exact modprobe command and the commands that keep it at every boot; ``missing(label)`` the
+  whole line: no such device, the v4l2loopback devices there are, and that fix.
 """
 
 from __future__ import annotations
@@ -16,10 +16,14 @@ import platform
 from dataclasses import dataclass
 from pathlib import Path
 
+from vcamd import distro
+
 SYSFS = Path("/sys/class/video4linux")
 MODULE = Path("/sys/module/v4l2loopback")
-MODPROBE_CONF = "packaging/linux/modprobe.d/vcamd-v4l2loopback.conf"
-MODULES_LOAD_CONF = "packaging/linux/modules-load.d/vcamd-v4l2loopback.conf"
+#: Where the device's options and the module's loading at boot are kept (packaging/linux/ holds the same files
+#: for distribution packages).
+MODPROBE_CONF = "/etc/modprobe.d/vcamd-v4l2loopback.conf"
+MODULES_LOAD_CONF = "/etc/modules-load.d/vcamd-v4l2loopback.conf"
 
 
 @dataclass(frozen=True)
@@ -94,24 +98,25 @@ def exclusive_caps(dev: VideoDevice) -> bool | None:
     return caps[index] in ("Y", "1")
 
 
+def options(label: str) -> str:
+    """The module's options for a device labelled ``label``: /dev/video10, capture-only (exclusive_caps, which
+    Chrome, Zoom and Teams need to list it)."""
+    return f'video_nr=10 card_label="{label}" exclusive_caps=1'
+
+
 def modprobe_command(label: str) -> str:
     """The command that makes a v4l2loopback device labelled ``label``."""
-    return f'sudo modprobe v4l2loopback video_nr=10 card_label="{label}" exclusive_caps=1'
+    return f"sudo modprobe v4l2loopback {options(label)}"
 
 
 def load_hint(label: str) -> str:
-    """How to get a device labelled ``label`` now and at every boot (one line)."""
-    install = (
-        "" if module_installed()
-        else "install v4l2loopback (Debian/Ubuntu: sudo apt install v4l2loopback-dkms), then "
-    )
-    keep = (
-        f"for every boot copy {MODPROBE_CONF} to /etc/modprobe.d/ and {MODULES_LOAD_CONF} to "
-        "/etc/modules-load.d/"
-    )
-    if label != "VBG Camera":
-        keep += f' and change card_label there to "{label}"'
-    return f"{install}load it: {modprobe_command(label)} ({keep})"
+    """How to get a device labelled ``label`` now and at every boot (one line, commands only: nothing from
+    vcamd's source tree, which a pipx install does not have)."""
+    install = "" if module_installed() else (
+        f"install v4l2loopback ({distro.install_hint([distro.V4L2LOOPBACK])}), then ")
+    keep = (f"echo 'options v4l2loopback {options(label)}' | sudo tee {MODPROBE_CONF} && "
+            f"echo v4l2loopback | sudo tee {MODULES_LOAD_CONF}")
+    return f"{install}load it: {modprobe_command(label)} (for every boot: {keep})"
 
 
 def missing(label: str) -> str:
