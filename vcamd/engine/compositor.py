@@ -41,8 +41,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from vcamd import frames
 from vcamd.engine.types import MatteResult
-from vcamd.frames import FAST_WARP, upscale
 
 _WORD = 8  # columns of a block that does not start on whole pixels of the small matte
 _INV255 = 1.0 / 255.0
@@ -175,12 +175,11 @@ class Compositor:
         """Put ``frame``'s part ``box``, enlarged to ``out``'s size, into ``out`` over every ``person`` block:
         straight into ``out``, a group of FRAMED_BANDS bands at a time over the columns any of them needs
         (the whole frame where OpenCV warps slowly), the other blocks those rectangles cover put back."""
-        h, w = out.shape[:2]
         nb, nw = person.shape
         bh, bw, g = self._bh, self._bw, self.FRAMED_BANDS
         covered = np.ones_like(person)
         rects = [(0, 0, nw * bw, nb * bh)]
-        if FAST_WARP:
+        if frames.FAST_WARP:
             groups = np.zeros((-(-nb // g) * g, nw), bool)
             groups[:nb] = person
             cols: np.ndarray = np.asarray(groups.reshape(-1, g, nw).any(axis=1))
@@ -196,21 +195,20 @@ class Compositor:
         keep = covered & ~person
         at = np.nonzero(keep)
         kept = self._gather(out, keep, at)
-        x0, y0, x1, y1 = box
-        for rect in rects:
-            upscale(frame[y0:y1, x0:x1], (w, h), dst=out, rect=rect)
+        self._framed(frame, box, rects, out)
         self._views(out, keep)[at] = kept.reshape(len(at[0]), bh, bw, *out.shape[2:])
 
     def _framed(self, frame: np.ndarray, box: tuple[int, int, int, int],
-                rects: list[tuple[int, int, int, int]]) -> np.ndarray:
-        """``frame``'s part ``box`` enlarged to the output's size, made in ``rects`` only (reused buffer)."""
-        if self._fg is None:
-            self._fg = np.empty(self._shape, np.uint8)
+                rects: list[tuple[int, int, int, int]], into: np.ndarray | None = None) -> np.ndarray:
+        """``frame``'s part ``box`` enlarged to the output's size, made in ``rects`` only, into ``into`` or a
+        reused buffer."""
+        if into is None:
+            into = self._fg = self._fg if self._fg is not None else np.empty(self._shape, np.uint8)
         h, w = self._shape[:2]
         x0, y0, x1, y1 = box
         for rect in rects:
-            upscale(frame[y0:y1, x0:x1], (w, h), dst=self._fg, rect=rect)
-        return self._fg
+            frames.upscale(frame[y0:y1, x0:x1], (w, h), dst=into, rect=rect)
+        return into
 
     def _tiled_block(self, small: tuple[int, ...], size: tuple[int, int]) -> tuple[int, int] | None:
         """(rows, columns) of a block that starts on a whole pixel of ``small`` (shape) enlarged to ``size``
