@@ -77,10 +77,10 @@ def test_framing_alone_runs_the_model_but_hides_nothing() -> None:
     assert np.abs(out.astype(int) - expected).max() <= 1
 
 
-@pytest.mark.parametrize("effect", ["image", "desaturate", "transparent", "mask"])
+@pytest.mark.parametrize("effect", ["image", "desaturate", "transparent", "mask", "blur"])
 def test_framing_zooms_the_camera_not_a_picture_background(effect: str) -> None:
     """A picture behind you stays as it is (only the camera's picture is framed); effects drawn from the
-    camera (desaturate, transparent) and the mask frame the camera like effect none does."""
+    camera (desaturate, transparent, blur) and the mask frame the camera like effect none does."""
     picture = DATA / bench.FAR_STILL.replace("maxine_LeFret_000900", "maxine_LeFret_003400")
     far = bench.far(bench._720(bench.read(DATA / bench.FAR_STILL)))
     changes = {"effect.name": effect, "effect.background": str(picture), "effect.light_wrap": 0.0}
@@ -100,7 +100,9 @@ def test_framing_zooms_the_camera_not_a_picture_background(effect: str) -> None:
         camera = cv2.resize(np.ascontiguousarray(outs[False][y0:y1, x0:x1, alpha_channel]), (1280, 720),
                             interpolation=cv2.INTER_LINEAR).reshape(720, 1280, -1)
         near = np.abs(outs[True][..., alpha_channel].astype(int) - camera) <= 8
-        assert near.mean() > 0.97, near.mean()  # the unframed output, zoomed: the same picture
+        # the unframed output, zoomed: the same picture; a blur is as strong in the output either way (so,
+        # framed, it blurs the room less): 0.90 of it is that near (its picture from elsewhere: 0.48)
+        assert near.mean() > (0.8 if effect == "blur" else 0.97), near.mean()
 
 
 def test_framing_turned_on_in_the_running_daemons_file_zooms_within_a_second(tmp_path: Path) -> None:

@@ -162,7 +162,8 @@ class Framer:
     def crop_matte(self, matte: MatteResult, size: tuple[int, int]) -> MatteResult:
         """``matte`` (of a frame of ``size``, (w, h)) cut to :attr:`box` and enlarged back to its sizes: the
         matte of the framed picture. Its ``small`` is made now (a warp of the small picture, about 0.02 ms);
-        its ``full`` only if read, enlarged from that ``small``."""
+        its ``full`` only if read, enlarged from that ``small``; its ``picture`` is the crop's part of
+        ``matte``'s (a view)."""
         small = matte.small
         sh, sw = small.shape[:2]
         fx, fy = sw / size[0], sh / size[1]
@@ -174,8 +175,12 @@ class Framer:
         how = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
         framed = cv2.warpAffine(small, m, (sw, sh), dst=self._small, flags=how,
                                 borderMode=cv2.BORDER_REPLICATE)
+        picture = matte.picture  # its part in the crop, to whole pixels (half a pixel is nothing to a blur)
+        if picture is not None:
+            picture = picture[round(y0 * fy) : round(y1 * fy), round(x0 * fx) : round(x1 * fx)]
         # cv2.resize, as the matte's own full alpha and the compositor's edge blocks are enlarged
-        return MatteResult(framed, enlarge=lambda: cv2.resize(framed, size, interpolation=cv2.INTER_LINEAR))
+        return MatteResult(framed, enlarge=lambda: cv2.resize(framed, size, interpolation=cv2.INTER_LINEAR),
+                           picture=picture)
 
 
 def _inside(crop: Crop, size: tuple[int, int]) -> Crop:

@@ -21,8 +21,9 @@ class MatteResult:
     """The alpha of one frame at two resolutions (uint8, 255 = person): ``small``, and ``full`` at the
     frame's size. ``full`` is either given or made by ``enlarge()`` when first read (and then kept), so a
     reader that needs only ``small`` costs nothing more; like the buffers it is made in, it is valid until
-    the matte's next frame. ``picture``, when given, is the camera picture at ``small``'s size (BGR uint8,
-    bilinear) that the matte was refined on: effects that work on a shrunk frame start from it."""
+    the matte's next frame. ``picture``, when given, is the camera picture shrunk (BGR uint8, bilinear) that
+    the matte was refined on, at ``small``'s size or, with auto-framing, the part of it shown: effects that
+    work on a shrunk frame start from it when it is large enough."""
 
     def __init__(
         self, small: np.ndarray, full: np.ndarray | None = None, *,
