@@ -7,8 +7,9 @@ while they show: slideshow, video).
 Promises:
 - :data:`REGISTRY` gives each kind of effect (:data:`vcamd.effect_kinds.KINDS`: name, label, what it needs)
   the class that draws it; importing this package fails if a kind has no class, or a class no kind.
-- Every effect's ``render(frame, matte, t)`` returns a BGR uint8 background of the frame's size (a buffer the
-  effect reuses), where ``t`` is the stream time in seconds.
+- Every effect's ``render(frame, matte, t, size)`` returns a BGR uint8 background of ``size`` (w, h; default
+  the frame's) in a buffer the effect reuses, where ``t`` is the stream time in seconds; with auto-framing
+  ``frame`` is the part of the camera frame shown (a view), and a picture background is not zoomed with it.
 - Files are read and resized when the effect is built or the output size changes, never per frame (a
   background video decodes one frame per output frame at most, at the output's frame rate, and loops; one
   smaller than the output is enlarged into the frame's background as the other effects draw theirs).
