@@ -16,11 +16,12 @@ OpenCV's own ``cv2.VideoCapture.read`` (FFmpeg, one decoder thread), as the came
 code before a change, interleaved with this one, so before and after share the machine's load. The
 processes are interleaved over ``--rounds`` rounds; each measurement skips ``--warmup`` seconds and then
 reads per-thread CPU from ``/proc/PID/task/TID/stat`` (utime + stime, fields 14 + 15) over ``--seconds``
-seconds. Threads carry their Python names (the child names its OS threads after them; native threads of
-the model runtime keep theirs). CPU is given as % of one core; the table shows medians over the rounds and
-the spread (min..max) of the process total, and each daemon's ratio to the decode-only floor of the same
-round (``x_floor``: what travels between machines), median and spread. Nothing is written into the
-repository.
+seconds, and the process's page faults per camera frame (``/proc/PID/stat`` fields 10 + 12: per-frame
+allocations that go back to the system show here). Threads carry their Python names (the child names its
+OS threads after them; native threads of the model runtime keep theirs). CPU is given as % of one core;
+the table shows medians over the rounds and the spread (min..max) of the process total, and each
+daemon's ratio to the decode-only floor of the same round (``x_floor``: what travels between machines),
+median and spread. Nothing is written into the repository.
 
 ``--profile`` adds where each thread's CPU goes: in the daemon child, the functions of :data:`PROFILED` (the
 stages of a frame's trip) are wrapped with thread-CPU counters (``time.thread_time_ns``, about a microsecond a
@@ -221,20 +222,29 @@ def process_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])
 
 
+def page_faults(pid: int) -> int:
+    """Page faults (minor + major) of the whole process so far: fields 10 and 12 of its stat."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    fields = text[text.rindex(")") + 2 :].split()
+    return int(fields[7]) + int(fields[9])
+
+
 def measure(proc: subprocess.Popen[bytes], warmup: float, seconds: float) -> dict[str, Any]:
-    """CPU of ``proc`` over ``seconds`` after ``warmup``: {"total": %, "threads": {name: %}}."""
+    """CPU of ``proc`` over ``seconds`` after ``warmup``: {"total": %, "threads": {name: %}, "faults": page
+    faults per camera frame (FPS a second: a frame's work that allocates shows here)}."""
     time.sleep(warmup)
     if proc.poll() is not None:
         raise SystemExit(f"the measured process ended early (rc {proc.returncode})")
-    t0, p0, th0 = time.monotonic(), process_ticks(proc.pid), thread_ticks(proc.pid)
+    t0, p0, th0, f0 = time.monotonic(), process_ticks(proc.pid), thread_ticks(proc.pid), page_faults(proc.pid)
     time.sleep(seconds)
-    t1, p1, th1 = time.monotonic(), process_ticks(proc.pid), thread_ticks(proc.pid)
+    t1, p1, th1, f1 = time.monotonic(), process_ticks(proc.pid), thread_ticks(proc.pid), page_faults(proc.pid)
     dt = t1 - t0
     threads: dict[str, float] = {}
     for key, ticks in th1.items():
         used = ticks - th0.get(key, 0)
         threads[key[1]] = threads.get(key[1], 0.0) + 100.0 * used / TICK / dt
-    return {"total": 100.0 * (p1 - p0) / TICK / dt, "threads": threads, "seconds": dt}
+    return {"total": 100.0 * (p1 - p0) / TICK / dt, "threads": threads, "seconds": dt,
+            "faults": (f1 - f0) / dt / FPS}
 
 
 def run_daemon(clip: Path, folder: Path, warmup: float, seconds: float, tree: Path = ROOT, *,
@@ -331,6 +341,7 @@ def summarise(samples: list[dict[str, Any]], floor: list[dict[str, Any]] | None 
         "min": round(min(totals), 1),
         "max": round(max(totals), 1),
         "rounds": [round(t, 1) for t in totals],
+        "faults": round(statistics.median(s["faults"] for s in samples), 1),
         "threads": {n: v for n, v in sorted(threads.items(), key=lambda kv: -kv[1]) if v >= 0.1},
     }
     if "fps_out" in samples[0]:
@@ -362,7 +373,7 @@ def _stage_order(samples: list[dict[str, Any]]) -> list[str]:
 def render(results: dict[str, dict[str, Any]], load: str) -> str:
     """The Markdown table."""
     lines = ["| size | what | CPU % of one core (median) | spread over rounds | x the decode floor (spread) "
-             "| per thread (median %) |", "|---|---|---:|---:|---:|---|"]
+             "| per thread (median %) | page faults a frame |", "|---|---|---:|---:|---:|---|---:|"]
     for size, r in results.items():
         for what, s in r.items():
             threads = ", ".join(f"{n} {v:.1f}" for n, v in s["threads"].items())
@@ -375,7 +386,7 @@ def render(results: dict[str, dict[str, Any]], load: str) -> str:
             ratio = (f"{s['x_floor']:.2f} ({s['x_floor_min']:.2f}..{s['x_floor_max']:.2f})"
                      if "x_floor" in s else "")
             lines.append(f"| {size} | {label} | {s['total']:.1f} | {s['min']:.1f}..{s['max']:.1f} | "
-                         f"{ratio} | {threads} |")
+                         f"{ratio} | {threads} | {s.get('faults', 0.0):.1f} |")
     stages = [(size, what, s) for size, r in results.items() for what, s in r.items() if "stages" in s]
     if stages:
         lines += ["", "| size | what | thread | function (includes what it calls) | CPU ms a frame "
