@@ -322,8 +322,10 @@ def _read_count(path: Path, wait: float, proc: subprocess.Popen[bytes]) -> tuple
 
 
 def run_floor(clip: Path, warmup: float, seconds: float, how: str) -> dict[str, Any]:
-    """One measurement of a decode-only reader on ``clip`` (``how``: a FLOORS key)."""
-    proc = subprocess.Popen([sys.executable, __file__, "--_decode", str(clip), how])
+    """One measurement of a decode-only reader on ``clip`` (``how``: a FLOORS key), with this checkout's
+    camera read (not whichever vcamd the interpreter would import: an editable install of another one)."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([sys.executable, __file__, "--_decode", str(clip), how], env=env)
     try:
         return measure(proc, warmup, seconds)
     finally:
