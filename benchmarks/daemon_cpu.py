@@ -53,11 +53,12 @@ SOURCE = SHARED / "data" / "videos" / "maxine_webcam_part1.mp4"
 TICK = os.sysconf("SC_CLK_TCK")
 FPS = 30.0
 COUNT_FILE_EVERY = 30  # frames between updates of the frame counter file
-#: What ``--profile`` times, ``module:Class.function`` (or ``module:function`` for a module attribute):
-#: the camera thread's read and decode, the worker's turn and the stages of the pipeline and the output.
+#: What ``--profile`` times, ``module:Class.function`` (or ``module:function`` for a module attribute, in
+#: the module that calls it: ``from m import f`` binds its own name): the camera thread's read, decode and
+#: shrink for the matte, the worker's turn and the stages of the pipeline and the output.
 PROFILED = (
     "vcamd.service.camera:CameraReader._read_one", "vcamd.service.mjpeg:JpegCapture.read",
-    "simplejpeg:decode_jpeg", "vcamd.service.camera:FrameSlot.put",
+    "simplejpeg:decode_jpeg", "vcamd.service.camera:shrink", "vcamd.service.camera:FrameSlot.put",
     "vcamd.service.daemon:Daemon._work_once", "vcamd.service.daemon:Daemon._output_due",
     "vcamd.service.daemon:Daemon._decide", "vcamd.service.guard:OutputGuard.live",
     "vcamd.engine.pipeline:Pipeline.process", "vcamd.engine.matte:Matte.observe",
