@@ -26,7 +26,7 @@ median and spread. Nothing is written into the repository.
 ``--profile`` adds where each thread's CPU goes: in the daemon child, the functions of :data:`PROFILED` (the
 stages of a frame's trip) are wrapped with thread-CPU counters (``time.thread_time_ns``, about a microsecond a
 call), read beside the frame counter; the table then gives each one's thread, CPU ms per frame sent and % of
-one core (medians over the rounds), nested as the calls nest (a stage includes the stages it calls). Names
+one core (medians over the rounds); a function's figure includes the profiled functions it calls. Names
 missing from the measured tree are left out, so before and after trees can differ.
 """
 
