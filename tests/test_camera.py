@@ -126,6 +126,8 @@ def test_a_file_plays_like_a_camera_loops_and_is_released_when_inactive(
     wait_for(collect(40), what="20 more frames")
     assert all(np.array_equal(c.frame, k) for c, k in zip(got, kept, strict=False))
     assert all(b.t > a.t for a, b in itertools.pairwise(got))
+    # paced at the file's own rate, never faster (a file read as fast as it decodes would come in bursts)
+    assert got[-1].t - got[0].t >= 0.9 * (len(got) - 1) / reader.info.fps
     # at each loop the file is closed and opened again, so "held open" is looked for, not sampled once
     wait_for(lambda: holds_open(clip), what="the file held open while active")
 

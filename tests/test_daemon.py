@@ -244,6 +244,23 @@ def test_an_app_reading_keeps_the_format_until_it_leaves(setup: Setup, tmp_path:
         assert rate <= 12, f"{rate:.1f} frames a second into a 10 fps camera"
 
 
+def test_a_camera_back_at_another_size_gets_a_virtual_camera_of_its_size(
+    setup: Setup, tmp_path: Path
+) -> None:
+    """With the output's size left to the camera, a camera that comes back at another size (here the file
+    replaced under the same name, nothing in the settings changed) gets a virtual camera of its new size
+    (no app reads it), with treated frames: what the worker works out from the camera's info each frame
+    follows that info."""
+    with running(setup) as (_, rec):
+        frames_where(rec, lambda f: share(f, GREEN) > 0.3, what="treated frames")
+        assert (rec.width, rec.height) == (176, 144)
+        os.replace(_clip_at(tmp_path, (320, 180)), setup.clip)  # read from its start at the next loop
+        wait_for(lambda: vcam_recorder.latest() is not rec, what="the virtual camera opened again")
+        new = vcam_recorder.latest()
+        assert (new.width, new.height) == (320, 180)
+        frames_where(new, lambda f: share(f, GREEN) > 0.3, what="treated frames at the new size")
+
+
 def test_with_no_app_reading_the_cards_slow_to_a_keepalive(setup: Setup) -> None:
     """Nobody sees the cards of an unused camera: idle_fps (5 here) for IDLE_FULL_RATE s, then one every
     IDLE_KEEPALIVE s; an app opening it still gets live video within a second (the test above)."""
