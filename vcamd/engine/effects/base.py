@@ -62,6 +62,7 @@ class Loader:
 
 
 LoaderFactory = Callable[[str], Loader]
+RETRY_FAILED = 2.0  # seconds before a picture that failed to load is asked for again
 #: A picture's size, (width, height).
 Size = tuple[int, int]
 
@@ -69,7 +70,6 @@ Size = tuple[int, int]
 def out_size(frame: np.ndarray, size: Size | None) -> Size:
     """``size``, or ``frame``'s own when None: the size an effect draws at."""
     return size if size is not None else (frame.shape[1], frame.shape[0])
-RETRY_FAILED = 2.0  # seconds before a picture that failed to load is asked for again
 
 
 def read_image(path: str | Path, what: str = "background image") -> np.ndarray:
