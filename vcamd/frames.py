@@ -98,24 +98,25 @@ def upscale(img: np.ndarray, size: tuple[int, int], dst: np.ndarray | None = Non
     are written, into ``dst[y0:y1, x0:x1]``, the same as the whole picture's there, at the cost of their share
     of it (with :data:`FAST_WARP`; without it the whole picture is made each time). Returns ``dst``.
     """
-    if rect is not None:
-        assert dst is not None, "upscale(rect=) writes into dst"
-    if not FAST_WARP:
-        if rect is None:
+    if rect is None:
+        if not FAST_WARP:
             return cv2.resize(img, size, dst=dst, interpolation=cv2.INTER_LINEAR)
-        x0, y0, x1, y1 = rect
-        assert dst is not None
+        return cv2.warpAffine(img, _enlarging(img, size), size, dst=dst, flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REPLICATE)
+    assert dst is not None, "upscale(rect=) writes into dst"
+    x0, y0, x1, y1 = rect
+    if not FAST_WARP:
         dst[y0:y1, x0:x1] = cv2.resize(img, size, interpolation=cv2.INTER_LINEAR)[y0:y1, x0:x1]
         return dst
-    h, w = img.shape[:2]
-    sx, sy = size[0] / w, size[1] / h
-    m = np.array([[sx, 0.0, (sx - 1.0) / 2.0], [0.0, sy, (sy - 1.0) / 2.0]], np.float32)
-    if rect is None:
-        return cv2.warpAffine(img, m, size, dst=dst, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    assert dst is not None
-    x0, y0, x1, y1 = rect
-    shifted = m.astype(np.float64)  # the whole picture's matrix, moved exactly (in float32 it was not)
+    shifted = _enlarging(img, size).astype(np.float64)  # moved exactly (in float32 it was not)
     shifted[:, 2] -= (x0, y0)
     cv2.warpAffine(img, shifted, (x1 - x0, y1 - y0), dst=dst[y0:y1, x0:x1], flags=cv2.INTER_LINEAR,
                    borderMode=cv2.BORDER_REPLICATE)
     return dst
+
+
+def _enlarging(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The float32 affine matrix enlarging ``img`` to ``size`` (w, h) with INTER_LINEAR's pixel centres."""
+    h, w = img.shape[:2]
+    sx, sy = size[0] / w, size[1] / h
+    return np.array([[sx, 0.0, (sx - 1.0) / 2.0], [0.0, sy, (sy - 1.0) / 2.0]], np.float32)

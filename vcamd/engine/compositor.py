@@ -203,7 +203,9 @@ class Compositor:
         """``frame``'s part ``box`` enlarged to the output's size, made in ``rects`` only, into ``into`` or a
         reused buffer."""
         if into is None:
-            into = self._fg = self._fg if self._fg is not None else np.empty(self._shape, np.uint8)
+            if self._fg is None:
+                self._fg = np.empty(self._shape, np.uint8)
+            into = self._fg
         h, w = self._shape[:2]
         x0, y0, x1, y1 = box
         for rect in rects:
